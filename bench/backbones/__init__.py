@@ -1,0 +1,43 @@
+"""Backbones by name: any timm model (vision), word vectors through gensim, transformers (text)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from bench.backbones.base import Backbone
+from bench.errors import UserError
+
+# Each resolver returns a Backbone for names it recognises, else None. Text resolvers come first: their names
+# (glove-6b-50d, minilm-l6, paths, hub ids) never collide with timm's model names.
+_RESOLVERS = []
+
+
+def _resolvers():
+    if not _RESOLVERS:
+        from bench.backbones import vision
+
+        for module_name in ("wordvec", "transformer"):
+            try:
+                module = __import__(f"bench.backbones.{module_name}", fromlist=["resolve"])
+            except ModuleNotFoundError as err:
+                if err.name != f"bench.backbones.{module_name}":
+                    raise
+                continue
+            _RESOLVERS.append(module.resolve)
+        _RESOLVERS.append(vision.resolve)
+    return _RESOLVERS
+
+
+@lru_cache(maxsize=None)
+def resolve_backbone(name: str) -> Backbone:
+    """Return the backbone called ``name`` or raise UserError saying which names are understood."""
+    for resolve in _resolvers():
+        backbone = resolve(name)
+        if backbone is not None:
+            return backbone
+    raise UserError(f"unknown backbone {name!r}: not a timm model name (see `transferbench list backbones`), "
+                    "not a known text backbone (glove-6b-50d, word2vec-brown, minilm-l6), "
+                    "and not an existing vectors file or model folder")
+
+
+__all__ = ["Backbone", "resolve_backbone"]

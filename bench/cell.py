@@ -1,0 +1,189 @@
+"""Everything a strategy needs to run one cell, and what it hands back.
+
+``CellContext`` owns the cell's data (seeded splits, encoded by the backbone, on the device), the clock, and the
+shared steps every strategy is built from: train-and-test through the shared loop, test-only scoring, and cached
+features. Strategies stay small: they decide what is trainable, the head, the learning rates, whether to train.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from bench.atomic import atomic_path
+from bench.backbones.base import Backbone
+from bench.cache import cache_dir
+from bench.splits import make_splits
+from bench.train import FitResult, TensorData, evaluate, fit, predict
+from tasks._base import Task, TaskData
+
+
+@dataclass
+class Outcome:
+    """What a strategy reports for its cell (the runner adds identity, timings and provenance)."""
+
+    accuracy: float
+    macro_f1: float
+    val_accuracy: float
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    train_time_s: float = 0.0
+    eval_time_s: float = 0.0
+    feature_time_s: float = 0.0
+    first_epoch_time_s: float | None = None
+    trainable_params: int = 0
+    total_params: int = 0
+    throughput: float | None = None
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.curve)
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
+# Encoded official splits, kept between cells of one process (same task, data and backbone encoding).
+_ENCODED: dict[str, TensorData] = {}
+_FEATURES: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+_PARAM_COUNTS: dict[str, int] = {}
+
+
+class CellContext:
+    def __init__(self, task: Task, data: TaskData, backbone: Backbone, params: dict[str, Any], seed: int,
+                 fraction: float, device: torch.device, on_epoch: Callable[[dict], None] | None = None):
+        self.task, self.meta, self.data, self.backbone = task, task.metadata, data, backbone
+        self.params, self.seed, self.device, self.on_epoch = params, seed, device, on_epoch
+        self.clock = time.perf_counter()
+        self.splits = make_splits(data.train.y, data.test.y, seed, fraction, params["val_size"], params["test_limit"])
+        self.generator = torch.Generator().manual_seed(seed)
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {"n_train": len(self.splits.train), "n_val": len(self.splits.val), "n_test": len(self.splits.test)}
+
+    def _official(self, which: str) -> TensorData:
+        split = self.data.train if which == "train" else self.data.test
+        key = f"{self.task.name}|{self.task.version}|{self.data.source}|{which}|{self.backbone.encode_key(self.params)}"
+        if key not in _ENCODED:
+            if len(_ENCODED) >= 4:
+                _ENCODED.clear()
+            _ENCODED[key] = TensorData(self.backbone.encode(split, self.params), split.y.long())
+        return _ENCODED[key]
+
+    def split(self, which: str) -> TensorData:
+        """The cell's ``train``, ``val`` or ``test`` data, encoded by the backbone, on the device."""
+        source = self._official("test" if which == "test" else "train")
+        return source.take(getattr(self.splits, which)).to(self.device)
+
+    def transform(self, batch):
+        return self.backbone.transform(batch, self.params)
+
+    # --- the shared steps ---------------------------------------------------------------------------------
+    def train_and_test(self, model: nn.Module, groups: list[dict[str, Any]], transform=None,
+                       data: dict[str, TensorData] | None = None) -> Outcome:
+        """Train through the shared loop (model selection on validation), then score the test split once."""
+        transform = transform or self.transform
+        data = data or {w: self.split(w) for w in ("train", "val", "test")}
+        result: FitResult = fit(model, groups, data["train"], data["val"], transform, self.params, self.device,
+                                self.meta.main_metric, self.clock, self.on_epoch, self.generator)
+        t0 = time.perf_counter()
+        test = evaluate(model, data["test"], transform, int(self.params["eval_batch_size"]))
+        trainable, total = count_params(model)
+        return Outcome(accuracy=test.accuracy, macro_f1=test.macro_f1, val_accuracy=result.best_val.accuracy,
+                       curve=result.curve, best_epoch=result.best_epoch, train_time_s=result.train_time_s,
+                       eval_time_s=result.eval_time_s + time.perf_counter() - t0,
+                       first_epoch_time_s=result.first_epoch_time_s, trainable_params=trainable, total_params=total,
+                       throughput=result.throughput)
+
+    def test_only(self, model: nn.Module) -> Outcome:
+        """Score a model that is not trained on the task's labels (zero-shot)."""
+        t0 = time.perf_counter()
+        batch = int(self.params["eval_batch_size"])
+        val = evaluate(model, self.split("val"), self.transform, batch)
+        test = evaluate(model, self.split("test"), self.transform, batch)
+        trainable, total = count_params(model)
+        return Outcome(accuracy=test.accuracy, macro_f1=test.macro_f1, val_accuracy=val.accuracy,
+                       eval_time_s=time.perf_counter() - t0, trainable_params=0, total_params=total)
+
+    def backbone_param_count(self) -> int:
+        """Parameters of the pretrained backbone (counted once per process; probes never build it on a cache hit)."""
+        if self.backbone.name not in _PARAM_COUNTS:
+            _PARAM_COUNTS[self.backbone.name] = count_params(self.backbone.feature_model(self.params))[1]
+        return _PARAM_COUNTS[self.backbone.name]
+
+    def features(self, which: str, make_model: Callable[[], nn.Module]) -> TensorData:
+        """Pooled features of the frozen pretrained backbone for the cell's ``which`` split.
+
+        Cached per backbone weights × encoding × task data × official split, on disk (float16 safetensors holding
+        the sample indices computed so far, published atomically) and in memory. Only samples a cell needs are
+        computed, once: later seeds and fractions reuse them and add what is missing.
+        """
+        official = "test" if which == "test" else "train"
+        ident = {"backbone": self.backbone.name, "weights": self.backbone.weights_id(),
+                 "encoding": self.backbone.encode_key(self.params), "image_size": self.params.get("image_size"),
+                 "task": self.task.name, "task_version": self.task.version, "data": self.data.source,
+                 "split": official}
+        key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
+        path = cache_dir() / "features" / f"{self.task.name}-{official}-{key}.safetensors"
+        index, feats = _FEATURES.get(key) or _load_features(path)
+        wanted = self.splits.test if official == "test" else np.union1d(self.splits.train, self.splits.val)
+        missing = np.setdiff1d(wanted, index)
+        if len(missing):
+            new = self._compute_features(official, missing, make_model).half()
+            on_disk = _load_features(path)  # another worker may have added samples meanwhile: keep them too
+            index, feats = _merge((index, feats), on_disk, (torch.from_numpy(missing), new))
+            with atomic_path(path) as tmp:
+                save_file({"index": index.contiguous(), "features": feats.contiguous()}, str(tmp))
+        _FEATURES[key] = (index, feats)
+        chosen = getattr(self.splits, which)
+        rows = torch.from_numpy(np.searchsorted(index.numpy(), chosen))
+        return TensorData((feats[rows].float(),), self._official(official).y[chosen]).to(self.device)
+
+    @torch.no_grad()
+    def _compute_features(self, official: str, indices: np.ndarray, make_model: Callable[[], nn.Module]):
+        model = self.backbone.prepare_model(make_model(), self.device).eval()
+        data = self._official(official).take(indices).to(self.device)
+        feature_net = _FeatureNet(self.backbone, model)
+        return predict(feature_net, data, self.transform, int(self.params["eval_batch_size"])).cpu()
+
+
+def _load_features(path) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sorted sample indices, float16 features) from the cache; empty when absent or damaged."""
+    empty = (torch.empty(0, dtype=torch.long), torch.empty(0, 0, dtype=torch.float16))
+    if not path.is_file():
+        return empty
+    try:
+        stored = load_file(str(path))
+        return stored["index"], stored["features"]
+    except Exception:  # a truncated or damaged cache file is recomputed, not trusted
+        path.unlink(missing_ok=True)
+        return empty
+
+
+def _merge(*parts: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    parts = [p for p in parts if len(p[0])]
+    index = torch.cat([p[0] for p in parts])
+    feats = torch.cat([p[1] for p in parts])
+    index, first = np.unique(index.numpy(), return_index=True)
+    return torch.from_numpy(index), feats[torch.from_numpy(first)]
+
+
+class _FeatureNet(nn.Module):
+    def __init__(self, backbone: Backbone, model: nn.Module):
+        super().__init__()
+        self.backbone, self.model = backbone, model
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.backbone.features(self.model, *inputs)

@@ -1,0 +1,472 @@
+"""The regression gate: do new results fall significantly below a baseline?
+
+Rows are grouped into *cell groups* — (task, backbone, strategy, fraction, parameters) — whose seeds are repeated
+measurements of one configuration. A group regresses in accuracy when both hold:
+
+- the mean dropped by more than ``tolerance`` (accuracy units: 0.01 = one point), and
+- the drop is significant: one-sided Welch t-test (or a bootstrap) of "new < baseline" gives p < ``alpha``.
+
+Wall time likewise: the mean grew by more than ``time_ratio`` × (and by at least ``min_time_delta_s``) and the
+growth is significant on log times (times are multiplicative, so their noise is closer to normal on a log scale).
+
+Both conditions are needed for a red build one can trust: significance keeps seed noise from failing it, the
+tolerance keeps a real but negligible change from failing it. Everything here is a pure function on DataFrames
+plus the terminal and Markdown rendering; reading files is bench.baseline's and bench.results' job.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy import stats as st
+
+from bench.baseline import environment_of, environment_warnings
+from bench.errors import UserError
+
+IDENTITY = ("task", "backbone", "strategy", "fraction")
+TESTS = ("welch", "bootstrap")
+CORRECTIONS = ("holm", "none")
+FAIL_ON = ("error", "missing", "new")
+# Statuses of one comparison, worst first (also the display order).
+REGRESSION, SLOWER, NOISE, FEW_SEEDS, OK, IMPROVED, FASTER, NO_DATA = (
+    "regression", "slower", "within noise", "too few seeds", "ok", "improved", "faster", "n/a")
+ORDER = {s: i for i, s in enumerate((REGRESSION, SLOWER, NOISE, FEW_SEEDS, OK, IMPROVED, FASTER, NO_DATA))}
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """Gate settings; a suite's ``check:`` mapping and CLI flags fill them (see docs/CHECK.md)."""
+
+    tolerance: float = 0.01
+    alpha: float = 0.05
+    time_ratio: float = 1.25
+    min_time_delta_s: float = 1.0  # sub-second cells are dominated by process start and file-cache effects
+    test: str = "welch"
+    metric: str = "accuracy"
+    time_metric: str | None = "wall_time_s"  # None: do not check time
+    fail_on: tuple[str, ...] = ()  # also fail for error rows / missing cells / new cells
+    # Holm's correction keeps the chance of a false red build at alpha over all groups of a suite, not per group.
+    correction: str = "holm"
+    n_boot: int = 10_000
+
+
+def make_config(settings: Mapping[str, Any] | None = None, where: str = "check settings") -> CheckConfig:
+    """Build a validated CheckConfig from a mapping; every problem is one UserError line naming the key."""
+    settings = dict(settings or {})
+    valid = [f.name for f in fields(CheckConfig)]
+    unknown = sorted(set(settings) - set(valid))
+    if unknown:
+        raise UserError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(valid)}")
+    if isinstance(settings.get("fail_on"), str):
+        settings["fail_on"] = [settings["fail_on"]]
+    settings["fail_on"] = tuple(settings.get("fail_on") or ())
+    try:
+        config = CheckConfig(**settings)
+        numbers = (config.tolerance, config.alpha, config.time_ratio, config.min_time_delta_s)
+        if any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in numbers):
+            raise ValueError("tolerance, alpha, time_ratio and min_time_delta_s must be numbers")
+    except (TypeError, ValueError) as err:
+        raise UserError(f"{where}: {err}") from None
+    if not 0 <= config.tolerance < 1:
+        raise UserError(f"{where}: tolerance {config.tolerance} is in accuracy units (0..1): one point is 0.01")
+    if not 0 < config.alpha < 1:
+        raise UserError(f"{where}: alpha {config.alpha} must lie in (0, 1), e.g. 0.05")
+    if config.time_ratio < 1:
+        raise UserError(f"{where}: time_ratio {config.time_ratio} must be >= 1, e.g. 1.25")
+    if config.test not in TESTS:
+        raise UserError(f"{where}: test {config.test!r} is not one of {', '.join(TESTS)}")
+    if config.correction not in CORRECTIONS:
+        raise UserError(f"{where}: correction {config.correction!r} is not one of {', '.join(CORRECTIONS)}")
+    bad = [f for f in config.fail_on if f not in FAIL_ON]
+    if bad:
+        raise UserError(f"{where}: fail_on {bad[0]!r} is not one of {', '.join(FAIL_ON)}")
+    return config
+
+
+def read_suite_check(results_path: str | Path) -> dict[str, Any]:
+    """The ``check:`` mapping of the suite.yaml the runner copied beside the results ({} when there is none)."""
+    path = Path(results_path)
+    suite_file = (path if path.is_dir() else path.parent) / "suite.yaml"
+    if not suite_file.is_file():
+        return {}
+    try:
+        raw = yaml.safe_load(suite_file.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, OSError) as err:
+        raise UserError(f"{suite_file}: unreadable suite file ({type(err).__name__})") from None
+    check = raw.get("check") if isinstance(raw, dict) else None
+    if check is not None and not isinstance(check, dict):
+        raise UserError(f"{suite_file}: 'check' must be a mapping such as {{tolerance: 0.01, alpha: 0.05}}")
+    return check or {}
+
+
+def p_value_below(new: Any, base: Any, test: str = "welch", n_boot: int = 10_000, seed: int = 0) -> float:
+    """One-sided p-value for "mean(new) < mean(base)"; NaN when a side has fewer than two values.
+
+    With one value per side there is no estimate of seed noise, so nothing can be called significant.
+    """
+    new, base = np.asarray(new, dtype=float), np.asarray(base, dtype=float)
+    if len(new) < 2 or len(base) < 2:
+        return math.nan
+    if np.ptp(new) == 0 and np.ptp(base) == 0:
+        # No seed noise on either side (deterministic cells such as zero-shot): any difference is systematic.
+        return 0.0 if new.mean() < base.mean() else 1.0
+    if test == "welch":
+        with warnings.catch_warnings():
+            # scipy warns about "catastrophic cancellation" for a constant side; its variance is exactly 0, fine.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return float(st.ttest_ind(new, base, equal_var=False, alternative="less").pvalue)
+    # Percentile bootstrap of the mean difference; the +1 keeps p above zero for a finite number of resamples.
+    rng = np.random.default_rng(seed)
+    diffs = (new[rng.integers(0, len(new), (n_boot, len(new)))].mean(axis=1)
+             - base[rng.integers(0, len(base), (n_boot, len(base)))].mean(axis=1))
+    return float((np.sum(diffs >= 0) + 1) / (n_boot + 1))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One cell group measured on both sides; accuracy in 0..1, times in seconds."""
+
+    key: tuple
+    variant: str
+    n_base: int
+    n_new: int
+    base_mean: float
+    new_mean: float
+    base_sd: float
+    new_sd: float
+    p_drop: float  # one-sided p of "new < baseline", adjusted for multiple groups (see CheckConfig.correction)
+    p_gain: float  # one-sided p of "new > baseline", unadjusted (informational: an improvement never fails)
+    status: str = OK
+    base_time: float = math.nan
+    new_time: float = math.nan
+    p_slow: float = math.nan  # one-sided p of "new slower" on log times, adjusted like p_drop
+    p_fast: float = math.nan
+    time_status: str = NO_DATA
+
+    @property
+    def delta(self) -> float:
+        return self.new_mean - self.base_mean
+
+    @property
+    def time_ratio(self) -> float:
+        return self.new_time / self.base_time if self.base_time > 0 else math.nan
+
+    @property
+    def label(self) -> str:
+        return _label(self.key, self.variant)
+
+
+@dataclass(frozen=True)
+class Note:
+    """A cell group that could not be compared (missing, new, errored) and why."""
+
+    label: str
+    detail: str
+
+
+@dataclass
+class CheckResult:
+    config: CheckConfig
+    comparisons: list[Comparison]
+    missing: list[Note] = field(default_factory=list)
+    new: list[Note] = field(default_factory=list)
+    errors: list[Note] = field(default_factory=list)
+    environment: list[str] = field(default_factory=list)
+    shas: tuple[str, str] = ("", "")  # (baseline, results)
+
+    @property
+    def regressions(self) -> list[Comparison]:
+        return [c for c in self.comparisons if c.status == REGRESSION]
+
+    @property
+    def slowdowns(self) -> list[Comparison]:
+        return [c for c in self.comparisons if c.time_status == SLOWER]
+
+    def failures(self) -> list[str]:
+        """Why the gate fails, one phrase each (empty: it passes)."""
+        out = []
+        if self.regressions:
+            out.append(f"{len(self.regressions)} accuracy regression(s)")
+        if self.slowdowns:
+            out.append(f"{len(self.slowdowns)} wall-time regression(s)")
+        if not self.comparisons:
+            out.append("no cell group could be compared")
+        for kind, notes in (("error", self.errors), ("missing", self.missing), ("new", self.new)):
+            if kind in self.config.fail_on and notes:
+                out.append(f"{len(notes)} {kind} cell group(s) (fail_on: {kind})")
+        return out
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures() else 0
+
+
+def _label(key: tuple, variant: str = "") -> str:
+    task, backbone, strategy, fraction = key[:4]
+    return f"{task} · {backbone} · {strategy} · f={fraction:g}" + (f" [{variant}]" if variant else "")
+
+
+def _params_key(text: Any) -> str:
+    """Canonical parameters of a row without its seed, so the seeds of one configuration share a key."""
+    try:
+        params = json.loads(text) if isinstance(text, str) and text else {}
+    except ValueError:
+        params = {}
+    params = params if isinstance(params, dict) else {}
+    params.pop("seed", None)
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def _prepare(frame: pd.DataFrame, config: CheckConfig, side: str) -> pd.DataFrame:
+    needed = [*IDENTITY, "params", "status", config.metric] + ([config.time_metric] if config.time_metric else [])
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise UserError(f"{side} has no column {missing[0]!r}; is it a transferbench results table?")
+    out = frame.copy()
+    out["fraction"] = pd.to_numeric(out["fraction"], errors="coerce").astype(float).round(10)
+    out["pkey"] = out["params"].map(_params_key)
+    out[config.metric] = pd.to_numeric(out[config.metric], errors="coerce")
+    if config.time_metric:
+        out[config.time_metric] = pd.to_numeric(out[config.time_metric], errors="coerce")
+    return out
+
+
+def _values(rows: pd.DataFrame, column: str | None) -> np.ndarray:
+    if column is None:
+        return np.array([])
+    values = rows.loc[rows["status"] == "ok", column].to_numpy(dtype=float)
+    return values[np.isfinite(values)]
+
+
+def _param_diff(old: str, new: str) -> str:
+    a, b = json.loads(old), json.loads(new)
+    return ", ".join(f"{k} {a.get(k, '—')} → {b.get(k, '—')}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+
+
+def _variants(keys: set[tuple]) -> dict[tuple, str]:
+    """A short label for groups that share task/backbone/strategy/fraction: the parameters that tell them apart."""
+    by_cell: dict[tuple, list[dict]] = {}
+    for key in keys:
+        by_cell.setdefault(key[:4], []).append(json.loads(key[4]))
+    labels = {}
+    for key in keys:
+        siblings = by_cell[key[:4]]
+        differing = sorted({k for p in siblings for k in p if len({json.dumps(q.get(k)) for q in siblings}) > 1})
+        params = json.loads(key[4])
+        labels[key] = ", ".join(f"{k}={params.get(k, '—')}" for k in differing)
+    return labels
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm step-down adjusted p-values (family-wise error control); NaNs stay NaN and do not count."""
+    finite_at = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
+    adjusted, running = list(p_values), 0.0
+    for rank, (p, i) in enumerate(finite_at):
+        running = max(running, min(1.0, (len(finite_at) - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+def _measure(key: tuple, variant: str, new: pd.DataFrame, base: pd.DataFrame, c: CheckConfig) -> Comparison:
+    """Means, spreads and raw one-sided p-values of one group (verdicts come after the correction)."""
+    a, b = _values(new, c.metric), _values(base, c.metric)
+    sd = [float(np.std(x, ddof=1)) if len(x) > 1 else math.nan for x in (a, b)]
+    timing: dict[str, Any] = {}
+    ta, tb = _values(new, c.time_metric), _values(base, c.time_metric)
+    ta, tb = ta[ta > 0], tb[tb > 0]
+    if len(ta) and len(tb):
+        timing = {"base_time": tb.mean(), "new_time": ta.mean(), "time_status": OK,
+                  "p_slow": p_value_below(np.log(tb), np.log(ta), c.test, c.n_boot),
+                  "p_fast": p_value_below(np.log(ta), np.log(tb), c.test, c.n_boot)}
+    return Comparison(key, variant, len(b), len(a), float(b.mean()), float(a.mean()), sd[1], sd[0],
+                      p_value_below(a, b, c.test, c.n_boot), p_value_below(b, a, c.test, c.n_boot), **timing)
+
+
+def _judge(comp: Comparison, c: CheckConfig) -> Comparison:
+    """Verdicts of one group from its (already adjusted) p-values; see the module docstring."""
+    if -comp.delta > c.tolerance:
+        status = FEW_SEEDS if math.isnan(comp.p_drop) else REGRESSION if comp.p_drop < c.alpha else NOISE
+    else:
+        status = IMPROVED if comp.delta > c.tolerance and comp.p_gain < c.alpha else OK
+    time_status = comp.time_status
+    if time_status != NO_DATA:
+        if comp.time_ratio > c.time_ratio and comp.new_time - comp.base_time >= c.min_time_delta_s:
+            time_status = FEW_SEEDS if math.isnan(comp.p_slow) else SLOWER if comp.p_slow < c.alpha else NOISE
+        else:
+            time_status = FASTER if comp.time_ratio < 1 / c.time_ratio and comp.p_fast < c.alpha else OK
+    return replace(comp, status=status, time_status=time_status)
+
+
+def _compare_groups(pairs: list[tuple], c: CheckConfig) -> list[Comparison]:
+    comps = [_measure(*pair, c) for pair in pairs]
+    if c.correction == "holm":
+        # Accuracy and time are two families, each held at alpha: a suite of 45 groups at a per-group 0.05 would
+        # give a false red build on most runs.
+        p_drop, p_slow = holm([x.p_drop for x in comps]), holm([x.p_slow for x in comps])
+        comps = [replace(x, p_drop=pd_, p_slow=ps) for x, pd_, ps in zip(comps, p_drop, p_slow)]
+    return [_judge(x, c) for x in comps]
+
+
+def compare(results: pd.DataFrame, baseline: pd.DataFrame, config: CheckConfig | None = None) -> CheckResult:
+    """Compare every cell group of ``results`` with the same group of ``baseline``.
+
+    Raises:
+        UserError: a table lacks the needed columns, or no cell group of the results appears in the baseline
+            at all (a different suite or changed parameters: there is nothing the gate could vouch for).
+    """
+    config = config or CheckConfig()
+    new, base = _prepare(results, config, "results"), _prepare(baseline, config, "baseline")
+    group = [*IDENTITY, "pkey"]
+    new_groups = {k: g for k, g in new.groupby(group, sort=True)}
+    base_groups = {k: g for k, g in base.groupby(group, sort=True)}
+    new_ok = {k for k, g in new_groups.items() if len(_values(g, config.metric))}
+    base_ok = {k for k, g in base_groups.items() if len(_values(g, config.metric))}
+    if not base_ok:
+        raise UserError(f"the baseline has no successful row with a {config.metric!r} value; save it again from "
+                        "a run that worked")
+    if not set(new_groups) & base_ok:
+        raise UserError(f"no cell group of the results is in the baseline ({len(new_groups)} vs {len(base_ok)} "
+                        "groups); was the baseline saved from another suite, or did parameters change?")
+    variants = _variants(set(new_groups) | set(base_groups))
+    pairs = [(k, variants[k], new_groups[k], base_groups[k]) for k in sorted(new_ok & base_ok)]
+    result = CheckResult(config, _compare_groups(pairs, config))
+    result.comparisons.sort(key=lambda c: (min(ORDER[c.status], ORDER[c.time_status]), c.label))
+    for key in sorted(base_ok - new_ok):
+        rows = new_groups.get(key)
+        if rows is not None and (rows["status"] == "error").any():
+            why = f"all {len(rows)} seed(s) failed"
+        elif rows is not None and (rows["status"] == "skipped").any():
+            why = "skipped: " + str(rows.loc[rows["status"] == "skipped", "error"].iloc[0] or "by the plugin")
+        else:
+            renamed = [k for k in new_ok - base_ok if k[:4] == key[:4]]
+            why = "not in the results" + (f" (parameters differ: {_param_diff(key[4], renamed[0][4])})"
+                                          if len(renamed) == 1 else "")
+        result.missing.append(Note(_label(key, variants[key]), why))
+    for key in sorted(new_ok - base_ok):
+        failed = key in base_groups and (base_groups[key]["status"] == "error").any()
+        result.new.append(Note(_label(key, variants[key]), "failed in the baseline" if failed else "not in the baseline"))
+    for key, rows in new_groups.items():
+        errors = rows[rows["status"] == "error"]
+        if len(errors):
+            seeds = ", ".join(str(s) for s in sorted(errors["seed"].tolist(), key=str))
+            message = str(errors["error"].dropna().iloc[0] if errors["error"].notna().any() else "no message")
+            result.errors.append(Note(_label(key, variants[key]), f"seed(s) {seeds}: {message.splitlines()[0]}"))
+    result.environment = environment_warnings(environment_of(baseline), environment_of(results))
+    result.shas = (", ".join(environment_of(baseline)["git_sha"]), ", ".join(environment_of(results)["git_sha"]))
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------- rendering
+
+HEADERS = ("cell group", "seeds b/n", "baseline %", "new %", "Δ pts", "p", "time ×", "p time", "verdict")
+
+
+def _pct(mean: float, sd: float) -> str:
+    return f"{100 * mean:.2f}" + (f" ± {100 * sd:.2f}" if math.isfinite(sd) else "")
+
+
+def _p(p: float) -> str:
+    return "—" if math.isnan(p) else f"{p:.3g}"
+
+
+def _row(c: Comparison) -> tuple[str, ...]:
+    worst = c.status if ORDER[c.status] <= ORDER[c.time_status] else c.time_status
+    verdict = ", ".join(dict.fromkeys(s for s in (c.status, c.time_status) if s not in (OK, NO_DATA))) or OK
+    if worst == FEW_SEEDS:
+        verdict += " (one seed on a side: no test)"
+    ratio = "—" if math.isnan(c.time_ratio) else f"{c.time_ratio:.2f}"
+    return (c.label, f"{c.n_base}/{c.n_new}", _pct(c.base_mean, c.base_sd), _pct(c.new_mean, c.new_sd),
+            f"{100 * c.delta:+.2f}", _p(c.p_drop), ratio, _p(c.p_slow), verdict)
+
+
+def _failing(c: Comparison) -> bool:
+    return c.status == REGRESSION or c.time_status == SLOWER
+
+
+def settings_line(config: CheckConfig) -> str:
+    time = (f"{config.time_metric} > ×{config.time_ratio:g} and +{config.min_time_delta_s:g} s"
+            if config.time_metric else "time not checked")
+    holm = " (Holm-adjusted over groups)" if config.correction == "holm" else ""
+    also = f"; also fails on {', '.join(config.fail_on)}" if config.fail_on else ""
+    return (f"fails on {config.metric} drop > {100 * config.tolerance:g} pts, {time}; "
+            f"both need one-sided {config.test} p < {config.alpha:g}{holm}{also}")
+
+
+def verdict_line(result: CheckResult) -> str:
+    n = len(result.comparisons)
+    failures = result.failures()
+    if failures:
+        return f"FAIL: {'; '.join(failures)} (of {n} cell groups compared)"
+    return f"PASS: no significant regression in {n} cell groups"
+
+
+def _notes_sections(result: CheckResult) -> list[tuple[str, list[Note]]]:
+    return [("Missing cell groups (in the baseline, not measured now)", result.missing),
+            ("New cell groups (not in the baseline)", result.new),
+            ("Error rows", result.errors)]
+
+
+def render_markdown(result: CheckResult) -> str:
+    """A pull-request comment: verdict, environment warnings, failing groups, then everything in <details>."""
+    def table(rows: list[Comparison]) -> list[str]:
+        escape = str.maketrans({"|": "\\|"})
+        return (["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+                + ["| " + " | ".join(cell.translate(escape) for cell in _row(c)) + " |" for c in rows])
+
+    mark = ":x:" if result.exit_code else ":white_check_mark:"
+    lines = [f"## {mark} transferbench check", "", f"**{verdict_line(result)}**", "", settings_line(result.config)]
+    if any(result.shas):
+        lines += ["", f"baseline commit `{result.shas[0] or '?'}`, results commit `{result.shas[1] or '?'}`"]
+    if result.environment:
+        warning = "> **The baseline was measured in a different environment**; differences may come from it."
+        lines += ["", "> [!WARNING]", warning, *[f"> - {w}" for w in result.environment]]
+    failing = [c for c in result.comparisons if _failing(c)]
+    if failing:
+        lines += ["", "### Regressions", "", *table(failing)]
+    if result.comparisons:
+        lines += ["", f"<details><summary>All {len(result.comparisons)} compared cell groups</summary>", "",
+                  *table(result.comparisons), "", "</details>"]
+    for title, notes in _notes_sections(result):
+        if notes:
+            lines += ["", f"### {title}: {len(notes)}", "", *[f"- {n.label} — {n.detail}" for n in notes]]
+    lines += ["", "Accuracy in %, mean ± sd over seeds; Δ in accuracy points; time × = mean new / mean baseline."]
+    return "\n".join(lines) + "\n"
+
+
+def render_terminal(result: CheckResult, console: Any = None, quiet: bool = False) -> None:
+    """Print the comparison with rich; ``quiet`` keeps the verdict, warnings and failing groups only."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = console or Console()
+    for warning in result.environment:
+        console.print(f"[bold red]WARNING: baseline from a different environment: {escape(warning)}[/]")
+    rows = [c for c in result.comparisons if not quiet or _failing(c)]
+    if rows:
+        tab = Table(*HEADERS, show_lines=False, header_style="bold")
+        styles = {REGRESSION: "bold red", SLOWER: "bold red", NOISE: "yellow", FEW_SEEDS: "yellow",
+                  IMPROVED: "green", FASTER: "green"}
+        for c in rows:
+            worst = c.status if ORDER[c.status] <= ORDER[c.time_status] else c.time_status
+            tab.add_row(*map(escape, _row(c)), style=styles.get(worst))
+        console.print(tab)
+    for title, notes in _notes_sections(result):
+        if notes:
+            console.print(f"[bold]{title}: {len(notes)}[/]")
+            for note in notes[: 5 if quiet else None]:
+                console.print(f"  {note.label} — {note.detail}", markup=False, highlight=False)
+            if quiet and len(notes) > 5:
+                console.print(f"  … and {len(notes) - 5} more (see the summary file)")
+    if not quiet:
+        console.print(settings_line(result.config), markup=False, highlight=False)
+    console.print(f"[bold {'red' if result.exit_code else 'green'}]{verdict_line(result)}[/]")

@@ -1,0 +1,28 @@
+"""Shared cell parameters: the knobs every strategy understands, with defaults and one-line meanings.
+
+Precedence when a cell's parameters are merged (later wins): these defaults, the strategy's own defaults,
+the suite's ``params``, then the suite's ``strategy_params`` for that strategy (lists there expand as a grid).
+"""
+
+from __future__ import annotations
+
+SHARED: dict[str, tuple[object, str]] = {
+    "epochs": (5, "training epochs"),
+    "batch_size": (128, "training batch size"),
+    "eval_batch_size": (256, "batch size for validation, test and feature extraction"),
+    "lr": (1e-3, "peak learning rate of the head (AdamW)"),
+    "weight_decay": (0.01, "AdamW weight decay"),
+    "warmup": (0.1, "share of training steps spent in linear warmup before the cosine decay"),
+    "label_smoothing": (0.0, "cross-entropy label smoothing"),
+    "image_size": (None, "input size in pixels for vision backbones (None: the backbone's default)"),
+    "max_length": (64, "max tokens per text for transformer backbones"),
+    "val_size": (0.1, "validation split cut from the training data: share (<1) or count (>=1)"),
+    "test_limit": (None, "evaluate on a fixed stratified subset of this many test samples (None: all)"),
+    "compile": (False, "torch.compile the model (CUDA only)"),
+    "min_steps_per_epoch": (10, "optimizer steps per epoch at least (tiny label fractions cycle their data)"),
+    "patience": (None, "stop after this many epochs without validation gain (None: run all epochs)"),
+}
+
+
+def shared_defaults() -> dict[str, object]:
+    return {key: default for key, (default, _) in SHARED.items()}

@@ -1,0 +1,57 @@
+"""Progress over cells and epochs: rich bars on a terminal, one plain line per cell in CI or a pipe."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import AbstractContextManager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+def quiet() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes") or not sys.stderr.isatty()
+
+
+class RunProgress(AbstractContextManager):
+    def __init__(self, total_cells: int, enabled: bool | None = None):
+        self.console = Console(stderr=True)
+        self.fancy = (not quiet()) if enabled is None else enabled
+        self.total = total_cells
+        self.done = 0
+        if self.fancy:
+            self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=self.console, transient=False)
+            self.cells = self.bars.add_task("cells", total=total_cells)
+            self.epochs = self.bars.add_task("epochs", total=1, visible=False)
+
+    def __enter__(self):
+        if self.fancy:
+            self.bars.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.fancy:
+            self.bars.stop()
+        return False
+
+    def start_cell(self, label: str, epochs: int) -> None:
+        if self.fancy:
+            self.bars.update(self.epochs, description=f"  {label}", completed=0, total=max(epochs, 1), visible=True)
+
+    def epoch(self, point: dict) -> None:
+        if self.fancy:
+            self.bars.update(self.epochs, advance=1)
+
+    def end_cell(self, label: str, status: str, detail: str) -> None:
+        self.done += 1
+        if self.fancy:
+            self.bars.update(self.cells, advance=1)
+            self.bars.update(self.epochs, visible=False)
+            self.console.print(f"[{status}] {label}: {detail}", markup=False, highlight=False)
+        else:
+            print(f"[{self.done}/{self.total}] {status:7s} {label}: {detail}", file=sys.stderr, flush=True)
+
+    def note(self, message: str) -> None:
+        self.console.print(message, markup=False, highlight=False)

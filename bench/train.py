@@ -1,0 +1,207 @@
+"""The shared training loop: every strategy trains through ``fit`` and is scored through ``evaluate``.
+
+AdamW with linear warmup then cosine decay; bf16 autocast and channels_last on CUDA, fp32 on CPU. Data sits on
+the device as whole tensors and batches are index gathers (no per-image CPU loader). The inner loop never syncs
+with the host: loss and accuracy are summed on the device and read once per epoch, which is also when a NaN loss
+is detected. Shapes are fixed (the ragged last batch is dropped) so cudnn autotuning runs once.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import f1_score
+from torch import nn
+
+from bench.backbones.base import Inputs
+
+Transform = Callable[[Inputs], Inputs]
+
+
+@dataclass
+class TensorData:
+    """Inputs (a tuple of tensors of equal length) and int64 labels, kept whole on one device."""
+
+    inputs: Inputs
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def to(self, device: torch.device) -> "TensorData":
+        return TensorData(tuple(t.to(device, non_blocking=True) for t in self.inputs), self.y.to(device))
+
+    def take(self, idx: torch.Tensor | np.ndarray) -> "TensorData":
+        idx = torch.as_tensor(idx, device=self.y.device)
+        return TensorData(tuple(t[idx] for t in self.inputs), self.y[idx])
+
+
+@dataclass
+class Scores:
+    accuracy: float
+    macro_f1: float
+
+    def get(self, metric: str) -> float:
+        return getattr(self, metric)
+
+
+@dataclass
+class FitResult:
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val: Scores | None = None
+    train_time_s: float = 0.0
+    eval_time_s: float = 0.0
+    first_epoch_time_s: float = 0.0
+    samples_seen: int = 0
+
+    @property
+    def throughput(self) -> float:
+        return self.samples_seen / self.train_time_s if self.train_time_s > 0 else 0.0
+
+
+def autocast(device: torch.device):
+    # bf16 on CUDA (no loss scaling needed); plain fp32 on CPU, where bf16 autocast is slower than fp32.
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=True) if device.type == "cuda" else \
+        torch.autocast("cpu", enabled=False)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, data: TensorData, transform: Transform, batch_size: int) -> torch.Tensor:
+    """Logits for every sample, in order, as float32 on the data's device."""
+    model.eval()
+    device = data.y.device
+    out = []
+    for start in range(0, len(data), batch_size):
+        batch = tuple(t[start:start + batch_size] for t in data.inputs)
+        with autocast(device):
+            out.append(model(*transform(batch)).float())
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def scores(logits: torch.Tensor, y: torch.Tensor) -> Scores:
+    pred = logits.argmax(1).cpu().numpy()
+    truth = y.cpu().numpy()
+    return Scores(float((pred == truth).mean()), float(f1_score(truth, pred, average="macro", zero_division=0)))
+
+
+def evaluate(model: nn.Module, data: TensorData, transform: Transform, batch_size: int) -> Scores:
+    return scores(predict(model, data, transform, batch_size), data.y)
+
+
+def make_optimizer(groups: list[dict[str, Any]], params: dict[str, Any], device: torch.device):
+    """AdamW over parameter groups (each group carries its own ``lr``); fused kernels on CUDA."""
+    groups = [g for g in groups if any(p.requires_grad for p in g["params"])]
+    for g in groups:
+        g["params"] = [p for p in g["params"] if p.requires_grad]
+    return torch.optim.AdamW(groups, weight_decay=params["weight_decay"], fused=device.type == "cuda")
+
+
+def warmup_cosine(total_steps: int, warmup_share: float) -> Callable[[int], float]:
+    warmup = max(int(total_steps * warmup_share), 0)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        progress = (step - warmup) / max(total_steps - warmup, 1)
+        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+def steps_per_epoch(n: int, batch_size: int, min_steps: int) -> int:
+    """Full batches per pass; small label fractions get at least ``min_steps`` steps (cycling the data)."""
+    return max(n // batch_size if n >= batch_size else 1, min_steps)
+
+
+def fit(model: nn.Module, groups: list[dict[str, Any]], train: TensorData, val: TensorData, transform: Transform,
+        params: dict[str, Any], device: torch.device, metric: str = "accuracy", clock_start: float | None = None,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None, generator: torch.Generator | None = None) -> FitResult:
+    """Train ``model`` and keep the epoch with the best validation ``metric`` (weights restored at the end).
+
+    Args:
+        groups: AdamW parameter groups with their ``lr``; frozen parameters are left out.
+        transform: per-batch preprocessing on the device (the backbone's), applied before ``model``.
+        clock_start: ``time.perf_counter()`` at the start of the cell; curve ``time_s`` counts from it.
+
+    Raises:
+        FloatingPointError: the training loss became NaN or infinite (the cell is recorded as an error).
+    """
+    clock_start = time.perf_counter() if clock_start is None else clock_start
+    batch = min(int(params["batch_size"]), len(train))
+    per_epoch = steps_per_epoch(len(train), batch, int(params.get("min_steps_per_epoch", 10)))
+    epochs = int(params["epochs"])
+    optimizer = make_optimizer(groups, params, device)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(epochs * per_epoch, params["warmup"]))
+    # torch.compile wraps the module; weights stay shared with ``model``, whose state_dict we checkpoint.
+    net = torch.compile(model) if params.get("compile") and device.type == "cuda" else model
+    result = FitResult()
+    best_state, best_score, patience_left = None, -1.0, params.get("patience")
+    order = torch.empty(0, dtype=torch.long)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        sync(device)
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        for _ in range(per_epoch):
+            if len(order) < batch:  # a fresh permutation whenever the current one runs short
+                order = torch.randperm(len(train), generator=generator)
+            idx, order = order[:batch].to(device), order[batch:]
+            inputs = transform(tuple(t[idx] for t in train.inputs))
+            loss, hits = _train_step(net, optimizer, inputs, train.y[idx], params["label_smoothing"], device)
+            scheduler.step()
+            loss_sum += loss
+            correct += hits
+        sync(device)
+        epoch_time = time.perf_counter() - t0
+        mean_loss = loss_sum.item() / per_epoch  # one host sync per epoch
+        if not math.isfinite(mean_loss):
+            raise FloatingPointError(f"training loss is {mean_loss} at epoch {epoch}; lower the learning rate")
+        result.train_time_s += epoch_time
+        result.samples_seen += per_epoch * batch
+        if epoch == 1:
+            result.first_epoch_time_s = epoch_time
+        t1 = time.perf_counter()
+        val_scores = evaluate(model, val, transform, int(params["eval_batch_size"]))
+        result.eval_time_s += time.perf_counter() - t1
+        point = {"epoch": epoch, "train_loss": mean_loss, "train_accuracy": correct.item() / (per_epoch * batch),
+                 "val_accuracy": val_scores.accuracy, "val_macro_f1": val_scores.macro_f1,
+                 "epoch_time_s": epoch_time, "time_s": time.perf_counter() - clock_start}
+        result.curve.append(point)
+        if on_epoch:
+            on_epoch(point)
+        if val_scores.get(metric) > best_score:
+            best_score, result.best_epoch, result.best_val = val_scores.get(metric), epoch, val_scores
+            best_state = copy.deepcopy(model.state_dict())
+            patience_left = params.get("patience")
+        elif patience_left is not None:
+            patience_left -= 1
+            if patience_left <= 0:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return result
+
+
+def _train_step(model, optimizer, inputs, y, label_smoothing, device):
+    with autocast(device):
+        logits = model(*inputs)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), (logits.argmax(1) == y).sum()
+

@@ -1,0 +1,201 @@
+"""Render the report page: tables become display rows, figures data URIs, all through one jinja2 template.
+
+Autoescaping is on for everything the template prints, so any string that came from results (task names, error
+messages, package versions) shows as text; no value is ever marked safe. Rendering is a pure function of the
+results frame and ``meta``: the same inputs give the same page, byte for byte.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+import pandas as pd
+
+from report import figures, stats, tables
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: ``text`` to show, ``sort`` key for the sorting script, optional second line and class."""
+
+    text: str
+    sort: str = ""
+    sub: str = ""
+    cls: str = ""
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    caption: str
+    headers: list[tuple[str, str]]  # (label, tooltip)
+    rows: list[list[Cell]]
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def num(x: Any, digits: int = 3, signed: bool = False) -> str:
+    if not _finite(x):
+        return "—"
+    x = 0.0 if round(x, digits) == 0 else x  # float noise must not print as "-0.000"
+    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+
+
+def count(x: Any) -> str:
+    """Parameter counts: 12.8 k, 4.0 M."""
+    if not _finite(x):
+        return "—"
+    for div, unit in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
+        if abs(x) >= div:
+            return f"{x / div:.1f}{unit}"
+    return f"{x:.0f}"
+
+
+def seconds(x: Any, signed: bool = False) -> str:
+    return "—" if not _finite(x) else f"{num(x, 1, signed)} s"
+
+
+def _key(x: Any) -> str:
+    return repr(float(x)) if _finite(x) else ""
+
+
+def _text_key(x: Any) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else str(x)
+
+
+def _mean_ci_cell(mean: float, low: float, high: float, n: int, best: bool = False) -> Cell:
+    if not _finite(mean):
+        return Cell("—")
+    if n < 2 or not _finite(low):
+        return Cell(num(mean), _key(mean), "n=1, no interval", "best" if best else "")
+    return Cell(f"{num(mean)} ± {num((high - low) / 2)}", _key(mean), f"95% CI [{num(low)}, {num(high)}]",
+                "best" if best else "", "best in this task / backbone / fraction" if best else "")
+
+
+def leaderboard_table(task: str, board: pd.DataFrame) -> Table:
+    headers = [("backbone", ""), ("strategy", ""), ("fraction", "fraction of training labels"),
+               ("n", "finished seeds (failed / skipped)"), ("accuracy", "test accuracy, mean ± 95% CI half-width"),
+               ("macro-F1", "test macro-F1, mean ± 95% CI half-width"), ("wall time", "mean wall time per cell"),
+               ("trainable", "trainable parameters (median over seeds)"), ("total", "total parameters")]
+    rows = []
+    for r in board.itertuples():
+        extra = ", ".join(f"{k} {v}" for k, v in (("failed", r.failed), ("skipped", r.skipped)) if v)
+        rows.append([
+            Cell(r.backbone, r.backbone), Cell(r.strategy, r.strategy), Cell(f"{r.fraction:g}", _key(r.fraction)),
+            Cell(str(r.n), str(r.n), extra, "warn" if r.failed else ""),
+            _mean_ci_cell(r.accuracy_mean, r.accuracy_ci_low, r.accuracy_ci_high, r.n, r.best_accuracy),
+            _mean_ci_cell(r.macro_f1_mean, r.macro_f1_ci_low, r.macro_f1_ci_high, r.n),
+            Cell(seconds(r.wall_time_s_mean), _key(r.wall_time_s_mean), cls="best" if r.best_wall_time else ""),
+            Cell(count(r.trainable_params), _key(r.trainable_params),
+                 cls="best" if r.best_trainable_params else ""),
+            Cell(count(r.total_params), _key(r.total_params)),
+        ])
+    return Table(f"Leaderboard — {task}", headers, rows)
+
+
+def _delta_cell(mean: float, delta: float, low: float, high: float, baseline: bool, is_baseline: bool,
+                digits: int = 3, unit: str = "") -> Cell:
+    show = seconds if unit == "s" else (lambda x, signed=False: num(x, digits, signed))
+    if is_baseline:
+        return Cell(show(mean), _key(mean), "baseline")
+    if not baseline:
+        return Cell(show(mean), _key(mean), "no from-scratch baseline")
+    if not _finite(delta):
+        return Cell(show(mean), _key(mean), "Δ n/a")
+    ci = f" [{show(low, signed=True)}, {show(high, signed=True)}]" if _finite(low) else " (n<2 on a side: no CI)"
+    return Cell(show(mean), _key(mean), f"Δ {show(delta, signed=True)}{ci}")
+
+
+def transfer_table(task: str, metrics: pd.DataFrame) -> Table:
+    headers = [("backbone", ""), ("strategy", ""), ("fraction", ""), ("n", "seeds (strategy / from-scratch)"),
+               ("jumpstart", "val accuracy after epoch 1; Δ vs from-scratch with 95% Welch CI"),
+               ("slope", f"mean val-accuracy gain per epoch over the first {stats.SLOPE_EPOCHS} epochs"),
+               ("asymptote", "val accuracy at the selected epoch"),
+               ("time to threshold", "wall seconds to reach the threshold; seeds that reached it"),
+               ("AULC", "mean val accuracy over epochs (area under the learning curve)"),
+               ("negative transfer", "test accuracy significantly below from-scratch (one-sided Welch, 5%)")]
+    rows = []
+    for r in metrics.itertuples():
+        is_base = r.strategy == tables.BASELINE
+        cells = [Cell(r.backbone, r.backbone), Cell(r.strategy, r.strategy), Cell(f"{r.fraction:g}", _key(r.fraction)),
+                 Cell(str(r.n), str(r.n), "" if is_base else f"vs {r.n_scratch} from-scratch")]
+        for m, digits in (("jumpstart", 3), ("slope", 4), ("asymptote", 3)):
+            cells.append(_delta_cell(getattr(r, f"{m}_mean"), getattr(r, f"{m}_delta"), getattr(r, f"{m}_delta_low"),
+                                     getattr(r, f"{m}_delta_high"), r.baseline, is_base, digits))
+        ttt = _delta_cell(r.time_to_threshold_s_mean, r.time_to_threshold_s_delta, r.time_to_threshold_s_delta_low,
+                          r.time_to_threshold_s_delta_high, r.baseline, is_base, unit="s")
+        reached = f"{r.reached}/{r.n} reached {num(r.threshold)}"
+        if not is_base and r.baseline and not _finite(r.time_to_threshold_s_delta):
+            reached += f"; from-scratch {r.reached_scratch}/{r.n_scratch}"
+        sub = reached if ttt.sub == "Δ n/a" else f"{ttt.sub} · {reached}"
+        cells.append(Cell(ttt.text if r.reached else "not reached", ttt.sort, sub))
+        cells.append(_delta_cell(r.aulc_mean, r.aulc_delta, r.aulc_delta_low, r.aulc_delta_high, r.baseline, is_base))
+        cells.append(_negative_cell(r))
+        rows.append(cells)
+    return Table(f"Transfer metrics — {task}", headers, rows)
+
+
+def _negative_cell(r: Any) -> Cell:
+    if r.strategy == tables.BASELINE:
+        return Cell("—", "", "baseline")
+    if not r.baseline:
+        return Cell("n/a", "", "no from-scratch baseline")
+    if r.negative_transfer is None:
+        return Cell("undecided", "", "needs ≥ 2 seeds on both sides")
+    sub = f"Δ acc {num(r.accuracy_delta, signed=True)}, p = {num(r.p_below_scratch, 3)}"
+    if r.negative_transfer:
+        return Cell("⚠ yes", "1", sub, "neg", "significantly below from-scratch")
+    return Cell("no", "0", sub)
+
+
+def status_table(caption: str, rows: pd.DataFrame) -> Table:
+    headers = [("task", ""), ("backbone", ""), ("strategy", ""), ("fraction", ""), ("seed", ""), ("cell", "cell key"),
+               ("message", "")]
+    out = [[Cell(r.task, r.task), Cell(r.backbone, r.backbone), Cell(r.strategy, r.strategy),
+            Cell(f"{r.fraction:g}" if _finite(r.fraction) else "—", _key(r.fraction)),
+            Cell(num(r.seed, 0), _key(r.seed)), Cell(_text_key(r.cell), _text_key(r.cell), cls="mono"),
+            Cell(r.error, r.error, cls="msg")] for r in rows.itertuples()]
+    return Table(caption, headers, out)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["urlquote"] = lambda s: quote(str(s))
+    return env
+
+
+def context(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the template shows, from the computed tables and ``meta`` (see ``report.render_html``)."""
+    meta = dict(meta or {})
+    summary, board, metrics, norm = data.summary, data.leaderboard, data.transfer, data.frame
+    tasks = sorted(set(board["task"]))
+    missing = metrics.loc[~metrics["baseline"].astype(bool), tables.GROUP].drop_duplicates()
+    return {
+        "title": "transferbench report" + (f" — {', '.join(summary['suites'])}" if summary["suites"] else ""),
+        "meta": meta, "summary": summary,
+        "leaderboards": [leaderboard_table(t, board[board["task"] == t]) for t in tasks],
+        "transfer": [transfer_table(t, metrics[metrics["task"] == t]) for t in sorted(set(metrics["task"]))],
+        "has_baseline": bool((norm["strategy"] == tables.BASELINE).any()),
+        "missing_baseline": [f"{r.task} · {r.backbone} · fraction {r.fraction:g}" for r in missing.itertuples()],
+        "figures": figures.all_figures(norm, board, data.curves),
+        "errors": status_table("Failed cells", data.errors),
+        "skipped": status_table("Skipped cells (by design: the strategy does not apply)", data.skipped),
+        "stats": {"slope_epochs": stats.SLOPE_EPOCHS, "threshold": stats.THRESHOLD_FRACTION,
+                  "alpha": stats.NEGATIVE_TRANSFER_ALPHA, "confidence": stats.CONFIDENCE},
+        "exports": meta.get("exports", {}),
+    }
+
+
+def render(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> str:
+    """The HTML page for computed tables (pure: no clock, no file access beyond the packaged template)."""
+    return _environment().get_template("report.html.j2").render(**context(data, meta))

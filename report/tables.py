@@ -1,0 +1,292 @@
+"""From the tidy results frame to the report's tables: run summary, leaderboard, transfer metrics, failures.
+
+Every function here is pure (a frame in, a frame or dict out) so the report can be tested on synthetic results
+and the same tables can be written as CSV next to the HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from report import stats
+
+BASELINE = "from-scratch"
+# Known strategies first, in the order the lectures introduce them; anything newer follows alphabetically.
+STRATEGY_ORDER = ("from-scratch", "feature-extraction", "partial-freeze", "full-fine-tune", "zero-shot")
+GROUP = ["task", "backbone", "fraction"]  # one comparison: same task, same backbone, same label budget
+NUMERIC = ["seed", "fraction", "accuracy", "macro_f1", "val_accuracy", "best_epoch", "epochs_run", "wall_time_s",
+           "train_time_s", "trainable_params", "total_params", "first_epoch_time_s"]
+TEXT = ["cell", "suite", "task", "backbone", "strategy", "status", "error", "device", "git_sha", "versions",
+        "started_at", "finished_at", "main_metric"]
+
+
+def _parse_json(value: Any, default: Any) -> Any:
+    if isinstance(value, (list, dict)):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            return json.loads(value)
+        except ValueError:
+            return default
+    return default
+
+
+def _curve_arrays(curve: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(val_accuracy per epoch, time_s per epoch) in epoch order; missing values are NaN."""
+    epochs = [e for e in _parse_json(curve, []) if isinstance(e, dict)]
+    epochs.sort(key=lambda e: e.get("epoch") or 0)
+
+    def column(key: str) -> np.ndarray:
+        return np.array([e.get(key) if isinstance(e.get(key), (int, float)) else np.nan for e in epochs], float)
+
+    return column("val_accuracy"), column("time_s")
+
+
+def strategy_sort_key(name: str) -> tuple[int, str]:
+    return (STRATEGY_ORDER.index(name) if name in STRATEGY_ORDER else len(STRATEGY_ORDER), str(name))
+
+
+def normalize(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with every column the report reads, numeric columns as floats and curves parsed.
+
+    Adds ``_val_curve`` and ``_time_curve`` (float arrays per row). Works on frames from ``load_results``, from a
+    CSV round trip (JSON as text) or built by hand (lists and dicts, missing columns).
+    """
+    out = frame.copy()
+    for col in NUMERIC + TEXT + ["curve"]:
+        if col not in out.columns:
+            out[col] = None
+    for col in NUMERIC:
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
+    for col in TEXT:
+        out[col] = out[col].map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+    out["status"] = out["status"].fillna("error")
+    for col in ("task", "backbone", "strategy"):
+        out[col] = out[col].fillna("?")
+    arrays = [_curve_arrays(c) for c in out["curve"]]
+    out["_val_curve"] = [a for a, _ in arrays]
+    out["_time_curve"] = [t for _, t in arrays]
+    return out.reset_index(drop=True)
+
+
+def run_summary(frame: pd.DataFrame, planned: list[str] | None = None) -> dict[str, Any]:
+    """Header facts: suites, run dates, devices, package versions, git shas, and cell counts.
+
+    ``planned`` is the runner's list of cell keys (plan.json); without it the pending count is unknown (None).
+    """
+    def distinct(col: str) -> list[str]:
+        return sorted({v for v in frame[col] if v})
+
+    versions: dict[str, set[str]] = {}
+    for text in frame["versions"]:
+        parsed = _parse_json(text, {})
+        for pkg, ver in (parsed.items() if isinstance(parsed, dict) else []):
+            versions.setdefault(str(pkg), set()).add(str(ver))
+    counts = frame["status"].value_counts()
+    done_keys = set(frame["cell"].dropna())
+    started = [v for v in frame["started_at"] if v]
+    finished = [v for v in frame["finished_at"] if v]
+    return {
+        "suites": distinct("suite"),
+        "devices": distinct("device"),
+        "git_shas": distinct("git_sha"),
+        "versions": {pkg: sorted(vs) for pkg, vs in sorted(versions.items())},
+        "started": min(started) if started else None,
+        "finished": max(finished) if finished else None,
+        "ok": int(counts.get("ok", 0)),
+        "error": int(counts.get("error", 0)),
+        "skipped": int(counts.get("skipped", 0)),
+        "recorded": len(frame),
+        "planned": len(planned) if planned is not None else None,
+        "pending": len(set(planned) - done_keys) if planned is not None else None,
+    }
+
+
+def _ci_columns(prefix: str, interval: stats.Interval) -> dict[str, float]:
+    return {f"{prefix}_mean": interval.mean, f"{prefix}_ci_low": interval.low, f"{prefix}_ci_high": interval.high}
+
+
+def _mark_best(table: pd.DataFrame, column: str, flag: str, higher_is_better: bool) -> None:
+    """Flag the best value of ``column`` within each task/backbone/fraction (ties all flagged)."""
+    grouped = table.groupby(GROUP, dropna=False)[column]
+    best = grouped.transform("max" if higher_is_better else "min")
+    table[flag] = table[column].notna() & np.isclose(table[column], best)
+
+
+def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per task × backbone × strategy × fraction: accuracy (and macro-F1) over seeds with 95 % CIs.
+
+    Counts failed and skipped cells of the configuration too, so a mean over 2 of 5 seeds is visible as such.
+    ``best_*`` columns flag the best configuration within the same task, backbone and label fraction.
+    """
+    rows = []
+    for (task, backbone, strategy, fraction), cells in frame.groupby(GROUP[:2] + ["strategy", "fraction"],
+                                                                      dropna=False, sort=False):
+        ok = cells[cells["status"] == "ok"]
+        acc, f1 = stats.mean_ci(ok["accuracy"]), stats.mean_ci(ok["macro_f1"])
+        rows.append({
+            "task": task, "backbone": backbone, "strategy": strategy, "fraction": fraction,
+            "n": acc.n, "failed": int((cells["status"] == "error").sum()),
+            "skipped": int((cells["status"] == "skipped").sum()),
+            **_ci_columns("accuracy", acc), "accuracy_sd": acc.sd, **_ci_columns("macro_f1", f1),
+            "wall_time_s_mean": ok["wall_time_s"].mean(), "trainable_params": ok["trainable_params"].median(),
+            "total_params": ok["total_params"].median(),
+        })
+    table = pd.DataFrame(rows, columns=_LEADERBOARD_COLUMNS)
+    if table.empty:
+        return table.assign(best_accuracy=[], best_wall_time=[], best_trainable_params=[])
+    table = _sorted(table)
+    _mark_best(table, "accuracy_mean", "best_accuracy", higher_is_better=True)
+    _mark_best(table, "wall_time_s_mean", "best_wall_time", higher_is_better=False)
+    _mark_best(table, "trainable_params", "best_trainable_params", higher_is_better=False)
+    return table
+
+
+_LEADERBOARD_COLUMNS = ["task", "backbone", "strategy", "fraction", "n", "failed", "skipped", "accuracy_mean",
+                        "accuracy_ci_low", "accuracy_ci_high", "accuracy_sd", "macro_f1_mean", "macro_f1_ci_low",
+                        "macro_f1_ci_high", "wall_time_s_mean", "trainable_params", "total_params"]
+
+
+def _sorted(table: pd.DataFrame) -> pd.DataFrame:
+    key = table["strategy"].map(strategy_sort_key)
+    return (table.assign(_k=key).sort_values(["task", "backbone", "fraction", "_k"], kind="stable")
+            .drop(columns="_k").reset_index(drop=True))
+
+
+def cell_metrics(frame: pd.DataFrame) -> pd.DataFrame:
+    """Learning-curve metrics of every ``ok`` cell (see ``report.stats`` for the definitions).
+
+    The threshold for time-to-threshold is 90 % of the best validation accuracy any cell of the same
+    task/backbone/fraction reached, so times are comparable across strategies; the AULC horizon is the longest
+    curve of that group. Cells without a curve (zero-shot) get NaN for curve metrics and their validation
+    (else test) accuracy as asymptote.
+    """
+    ok = frame[frame["status"] == "ok"]
+    out = []
+    for _, group in ok.groupby(GROUP, dropna=False, sort=False):
+        curves = list(group["_val_curve"])
+        best = max((np.nanmax(c) for c in curves if np.isfinite(c).any()), default=math.nan)
+        threshold = stats.THRESHOLD_FRACTION * best
+        horizon = max((len(c) for c in curves), default=0)
+        for (_, row), curve in zip(group.iterrows(), curves):
+            fallback = row["val_accuracy"] if math.isfinite(row["val_accuracy"]) else row["accuracy"]
+            out.append({
+                "cell": row["cell"], "task": row["task"], "backbone": row["backbone"], "fraction": row["fraction"],
+                "strategy": row["strategy"], "seed": row["seed"], "accuracy": row["accuracy"],
+                "jumpstart": stats.jumpstart(curve), "slope": stats.slope(curve),
+                "asymptote": stats.asymptote(curve, row["best_epoch"]) if len(curve) else fallback,
+                "aulc": stats.area_under_curve(curve, horizon),
+                "threshold": threshold,
+                "time_to_threshold_s": stats.time_to_threshold(curve, row["_time_curve"], threshold),
+            })
+    return pd.DataFrame(out, columns=["cell", "task", "backbone", "fraction", "strategy", "seed", "accuracy",
+                                      "jumpstart", "slope", "asymptote", "aulc", "threshold", "time_to_threshold_s"])
+
+
+CURVE_METRICS = ("jumpstart", "slope", "asymptote", "aulc", "time_to_threshold_s")
+
+
+def transfer_metrics(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per task/backbone/fraction/strategy: curve metrics over seeds and their difference to from-scratch.
+
+    For each metric: ``<m>_mean`` (over seeds) and ``<m>_delta`` with ``<m>_delta_low/high`` (Welch 95 % CI of
+    strategy − from-scratch). ``reached`` / ``reached_scratch`` count seeds that reached the time threshold. ``negative_transfer`` is
+    True when the strategy's test accuracy is below from-scratch's by a one-sided Welch t-test at 5 %
+    (``p_below_scratch``); it needs two seeds on each side, otherwise it is None (undecided). ``baseline`` says
+    whether the group has a from-scratch run at all.
+    """
+    per_cell = cell_metrics(frame)
+    rows = []
+    for key, group in per_cell.groupby(GROUP, dropna=False, sort=False):
+        scratch = group[group["strategy"] == BASELINE]
+        for strategy, cells in group.groupby("strategy", sort=False):
+            row: dict[str, Any] = dict(zip(GROUP, key), strategy=strategy, n=len(cells), n_scratch=len(scratch),
+                                       baseline=not scratch.empty, threshold=cells["threshold"].iloc[0],
+                                       reached=int(cells["time_to_threshold_s"].notna().sum()),
+                                       reached_scratch=int(scratch["time_to_threshold_s"].notna().sum()))
+            for metric in CURVE_METRICS:
+                row[f"{metric}_mean"] = stats.mean_ci(cells[metric]).mean
+                diff = stats.welch_difference(cells[metric], scratch[metric])
+                compare = strategy != BASELINE
+                row[f"{metric}_delta"] = diff.diff if compare else math.nan
+                row[f"{metric}_delta_low"] = diff.low if compare else math.nan
+                row[f"{metric}_delta_high"] = diff.high if compare else math.nan
+            test = stats.welch_difference(cells["accuracy"], scratch["accuracy"])
+            decidable = strategy != BASELINE and math.isfinite(test.p_less)
+            row["accuracy_delta"] = test.diff if strategy != BASELINE else math.nan
+            row["p_below_scratch"] = test.p_less if decidable else math.nan
+            row["negative_transfer"] = test.significantly_below() if decidable else None
+            rows.append(row)
+    columns = GROUP + ["strategy", "n", "n_scratch", "baseline", "threshold", "reached", "reached_scratch"] + [
+        f"{m}{s}" for m in CURVE_METRICS for s in ("_mean", "_delta", "_delta_low", "_delta_high")] + [
+        "accuracy_delta", "p_below_scratch", "negative_transfer"]
+    table = pd.DataFrame(rows, columns=columns)
+    return _sorted(table) if len(table) else table
+
+
+def failures(frame: pd.DataFrame, status: str = "error") -> pd.DataFrame:
+    """Rows with the given status (``error`` or ``skipped``) and their message, so nothing fails silently."""
+    cols = ["task", "backbone", "strategy", "fraction", "seed", "cell", "error"]
+    rows = frame.loc[frame["status"] == status, cols].copy()
+    rows["error"] = rows["error"].fillna("(no message recorded)")
+    return rows.sort_values(cols[:5], kind="stable").reset_index(drop=True)
+
+
+def curve_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean learning curve per task/backbone/fraction/strategy and epoch, with the 95 % t-band over seeds.
+
+    At each epoch only the seeds still running count (early stopping shortens some); ``time_mean`` is the mean
+    wall time at the end of that epoch, so the same band can be drawn against wall time.
+    """
+    ok = frame[frame["status"] == "ok"]
+    lengths = ok["_val_curve"].map(len)
+    if not int(lengths.sum()):
+        return pd.DataFrame(columns=GROUP + ["strategy", "epoch", "n", "mean", "low", "high", "time_mean"])
+    idx = np.repeat(ok.index.to_numpy(), lengths)
+    long = ok.loc[idx, GROUP + ["strategy"]].reset_index(drop=True)
+    long["epoch"] = np.concatenate([np.arange(1, n + 1) for n in lengths if n])
+    long["value"] = np.concatenate(list(ok["_val_curve"][lengths > 0]))
+    long["time"] = np.concatenate(list(ok["_time_curve"][lengths > 0]))
+    agg = (long.groupby(GROUP + ["strategy", "epoch"], dropna=False, sort=False)
+           .agg(n=("value", "count"), mean=("value", "mean"), sd=("value", "std"), time_mean=("time", "mean"))
+           .reset_index())
+    # t-interval, vectorised: thousands of epoch groups make per-group scipy calls the bottleneck
+    n = agg["n"].to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tcrit = np.where(n > 1, stats.t_quantile(0.5 + stats.CONFIDENCE / 2, np.maximum(n - 1, 1)), np.nan)
+        half = tcrit * agg["sd"].to_numpy(float) / np.sqrt(n)
+    agg["low"], agg["high"] = agg["mean"] - half, agg["mean"] + half
+    return agg.drop(columns="sd")
+
+
+@dataclass(frozen=True)
+class ReportTables:
+    """Every table of one report, computed once and shared by the HTML page and the CSV export."""
+
+    frame: pd.DataFrame  # normalised results
+    summary: dict[str, Any]
+    leaderboard: pd.DataFrame
+    transfer: pd.DataFrame
+    curves: pd.DataFrame
+    errors: pd.DataFrame
+    skipped: pd.DataFrame
+
+    def exports(self) -> dict[str, pd.DataFrame]:
+        """CSV name suffix → table, as written next to the HTML."""
+        both = pd.concat([self.errors.assign(status="error"), self.skipped.assign(status="skipped")],
+                         ignore_index=True)
+        return {"leaderboard": self.leaderboard, "transfer_metrics": self.transfer,
+                "learning_curves": self.curves, "failures": both}
+
+
+def compute(frame: pd.DataFrame, planned: list[str] | None = None) -> ReportTables:
+    """All report tables from a results frame (as ``bench.results.load_results`` returns it)."""
+    norm = normalize(frame)
+    return ReportTables(norm, run_summary(norm, planned), leaderboard(norm), transfer_metrics(norm),
+                        curve_summary(norm), failures(norm, "error"), failures(norm, "skipped"))

@@ -1,0 +1,23 @@
+"""Partial freeze: pretrained weights; the stem and the first stages frozen, the last ``trainable_stages`` and a new
+head trained."""
+
+from bench.errors import SkipCell
+from strategies._base import Strategy, freeze, head_and_body_groups
+
+
+class PartialFreeze(Strategy):
+    name = "partial-freeze"
+    description = "pretrained init; stem + first stages frozen, last `trainable_stages` stages + new head trained"
+    parameters = {"trainable_stages": [2], "backbone_lr_mult": [1.0]}
+
+    def run(self, ctx):
+        backbone, params = ctx.backbone, ctx.params
+        model = backbone.create(ctx.meta.num_classes, pretrained=True, params=params)
+        stages = backbone.stages(model)
+        k = int(params["trainable_stages"])
+        if not 0 <= k <= len(stages):
+            raise SkipCell(f"partial-freeze: trainable_stages={k} but {backbone.name} has {len(stages)} stages")
+        freeze(model, [name for stage in stages[: len(stages) - k] for name in stage])
+        model = backbone.prepare_model(model, ctx.device)
+        groups = head_and_body_groups(model, backbone.head(model), params["lr"], params["lr"] * params["backbone_lr_mult"])
+        return ctx.train_and_test(model, groups)
