@@ -131,7 +131,7 @@ class CellContext:
         computed, once: later seeds and fractions reuse them and add what is missing.
         """
         official = "test" if which == "test" else "train"
-        ident = {"backbone": self.backbone.name, "weights": self.backbone.weights_id(),
+        ident = {"weights": self.backbone.weights_id(),
                  "encoding": self.backbone.encode_key(self.params), "image_size": self.params.get("image_size"),
                  "task": self.task.name, "task_version": self.task.version, "data": self.data.source,
                  "split": official}

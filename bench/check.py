@@ -4,7 +4,8 @@ Rows are grouped into *cell groups* — (task, backbone, strategy, fraction, par
 measurements of one configuration. A group regresses in accuracy when both hold:
 
 - the mean dropped by more than ``tolerance`` (accuracy units: 0.01 = one point), and
-- the drop is significant: one-sided Welch t-test (or a bootstrap) of "new < baseline" gives p < ``alpha``.
+- the drop is significant: one-sided Welch t-test (or a bootstrap) of "new < baseline" gives p < ``alpha``,
+  after Holm's adjustment over all groups of the run (one suite is dozens of tests at once).
 
 Wall time likewise: the mean grew by more than ``time_ratio`` × (and by at least ``min_time_delta_s``) and the
 growth is significant on log times (times are multiplicative, so their noise is closer to normal on a log scale).
@@ -438,7 +439,10 @@ def render_markdown(result: CheckResult) -> str:
     for title, notes in _notes_sections(result):
         if notes:
             lines += ["", f"### {title}: {len(notes)}", "", *[f"- {n.label} — {n.detail}" for n in notes]]
-    lines += ["", "Accuracy in %, mean ± sd over seeds; Δ in accuracy points; time × = mean new / mean baseline."]
+    adjusted = ", Holm-adjusted" if result.config.correction == "holm" else ""
+    legend = ("Accuracy in %, mean ± sd over seeds; Δ in accuracy points; time × = mean new / mean baseline; "
+              f"p: one-sided ({result.config.test}{adjusted}). See docs/CHECK.md.")
+    lines += ["", legend]
     return "\n".join(lines) + "\n"
 
 

@@ -156,11 +156,13 @@ def expand(suite: Suite) -> list[Cell]:
     for task_name in suite.tasks:
         task = registry.get("task", task_name)
         for backbone_name in suite.backbones:
-            if resolve_backbone(backbone_name).modality != task.metadata.modality:
+            backbone = resolve_backbone(backbone_name)
+            if backbone.modality != task.metadata.modality:
                 continue
             for strategy_name in suite.strategies:
                 strategy = registry.get("strategy", strategy_name)
-                base = shared_defaults() | {k: v[0] for k, v in strategy.parameters.items()} | suite.params
+                base = (shared_defaults() | {k: v[0] for k, v in strategy.parameters.items()}
+                        | backbone.defaults.get("*", {}) | backbone.defaults.get(strategy_name, {}) | suite.params)
                 own = {k: v for k, v in strategy.parameters.items() if isinstance(v, list) and len(v) > 1}
                 for point in _grid(own | suite.strategy_params.get(strategy_name, {})):
                     params = base | point

@@ -20,6 +20,9 @@ def minilm_path() -> Path:
 def _load(path: str):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder never needs the hub; fail fast if it tries
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
 

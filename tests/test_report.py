@@ -10,7 +10,6 @@ import warnings
 from html.parser import HTMLParser
 from pathlib import Path
 
-import fixtures_results as fx
 import pandas as pd
 import pytest
 
@@ -18,6 +17,7 @@ import report
 from bench.errors import UserError
 from bench.results import consolidate, to_frame
 from report import synthetic, tables
+from tests import fixtures_results as fx
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,11 +13,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import fixtures_results as fx
 import numpy as np
 import pytest
 
 import report
+from tests import fixtures_results as fx
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import math
 
-import fixtures_results as fx
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
 from report import stats, tables
+from tests import fixtures_results as fx
 
 T_975_DF2 = 4.302653  # Student t 0.975 quantile, 2 degrees of freedom (table value)
 T_975_DF4 = 2.776445

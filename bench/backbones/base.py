@@ -21,6 +21,9 @@ Inputs = tuple[torch.Tensor, ...]
 class Backbone(ABC):
     modality: str = ""
     assets: tuple[str, ...] = ()  # offline assets (bench.assets) that ``transferbench fetch`` gets for it
+    # Parameter defaults that suit this kind of backbone, per strategy name ("*" for all), e.g. a transformer's
+    # fine-tuning learning rate. Merged after the strategy's own defaults and before the suite's ``params``.
+    defaults: dict[str, dict[str, Any]] = {}
 
     def __init__(self, name: str):
         self.name = name
@@ -71,7 +74,7 @@ class Backbone(ABC):
         """Where the pretrained weights come from (recorded in results rows)."""
 
     def weights_id(self) -> str:
-        """Identifies the pretrained weights (for the feature cache key). Defaults to the source line."""
+        """Identifies architecture + pretrained weights (feature cache key); not the spelling of the name."""
         return self.weights_source()
 
     def prepare_model(self, model: nn.Module, device: torch.device) -> nn.Module:

@@ -63,7 +63,7 @@ class TimmBackbone(Backbone):
 
     def weights_id(self) -> str:
         path, source = self._weights()
-        return sha256_file(path)[:16] if path else source
+        return f"{self.model_name}:{sha256_file(path)[:16] if path else source}"
 
     def _create(self, num_classes: int, pretrained: bool) -> nn.Module:
         if not pretrained:
@@ -99,6 +99,9 @@ class TimmBackbone(Backbone):
         if x.dtype != torch.uint8 or x.dim() != 4:
             raise ValueError(f"vision tasks must give uint8 images [N, C, H, W], got {x.dtype} {tuple(x.shape)}")
         return (x,)
+
+    def encode_key(self, params: dict[str, Any]) -> str:
+        return "uint8-images"  # encode() keeps the images as they are; resizing happens in transform()
 
     def image_size(self, params: dict[str, Any]) -> int:
         return int(params.get("image_size") or self.cfg.input_size[-1])

@@ -1,0 +1,59 @@
+"""Tiny generated data and test-only plugins for fast tests of the real code paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import timm
+import torch
+from safetensors.torch import save_file
+
+from bench import registry
+from bench.backbones import resolve_backbone
+from tasks._base import Split, Task, TaskData, TaskMetadata
+
+TINY_MODEL = "test_efficientnet"  # timm's own tiny test architecture (~0.1 M parameters)
+
+
+def shapes_images(n: int, seed: int, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grey images of three learnable classes: a bright block top-left, bottom-right, or a horizontal bar."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    x = rng.integers(0, 60, size=(n, 1, size, size)).astype(np.uint8)
+    h = size // 2
+    x[y == 0, :, :h, :h] += 180
+    x[y == 1, :, h:, h:] += 180
+    x[y == 2, :, h - 2:h + 2, :] += 180
+    return torch.from_numpy(x), torch.from_numpy(y).long()
+
+
+class TinyShapes(Task):
+    metadata = TaskMetadata(
+        name="tiny-shapes", description="generated 16x16 shapes, 3 classes (tests only)", modality="vision",
+        classes=("square top left", "square bottom right", "bar"), source="generated", license="CC0",
+        imagenet_map={"square top left": (0, 1), "square bottom right": (2, 3), "bar": (4, 5)},
+    )
+
+    def load(self, path: Path | None = None) -> TaskData:
+        tx, ty = shapes_images(300, seed=1)
+        vx, vy = shapes_images(90, seed=2)
+        return TaskData(Split(tx, ty), Split(vx, vy), "generated")
+
+
+def tiny_weights(path: Path, num_classes: int = 1000) -> Path:
+    """Random-init weights of the tiny model saved as safetensors: exercises the real 'path' loading branch."""
+    torch.manual_seed(0)
+    model = timm.create_model(TINY_MODEL, pretrained=False, num_classes=num_classes)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
+
+
+def register(monkeypatch, kind: str, *plugins) -> None:
+    """Add test-only plugins to the registry for one test."""
+    table = dict(registry.plugins(kind))
+    for plugin in plugins:
+        table[plugin.name] = plugin
+    original = registry.plugins
+    monkeypatch.setattr(registry, "plugins", lambda k: table if k == kind else original(k))
+    resolve_backbone.cache_clear()
