@@ -61,16 +61,17 @@ def test_from_scratch_learns_the_tiny_task(tiny):
     assert row["accuracy"] > 0.8
 
 
-def test_feature_extraction_cache_is_reused(tiny):
+def test_feature_extraction_cache_is_reused(tiny, tmp_path, monkeypatch):
     import torch
 
+    from bench import cache
     from bench import cell as cell_module
-    from bench.cache import cache_dir
 
-    (cell,) = cells_for("feature-extraction", tiny, image_size=12)  # a size no other test uses
-    before = set((cache_dir() / "features").glob("tiny-shapes-*"))
+    monkeypatch.setattr(cache, "_override", tmp_path / "fresh-cache")
+    cell_module._FEATURES.clear()
+    (cell,) = cells_for("feature-extraction", tiny)
     first = run_cell(cell, "t", torch.device("cpu"))
-    files = sorted(set((cache_dir() / "features").glob("tiny-shapes-*")) - before)
+    files = sorted((cache.cache_dir() / "features").glob("tiny-shapes-*"))
     assert len(files) == 2  # one per official split (train, test)
     cell_module._FEATURES.clear()  # force a read from disk
     stamps = [f.stat().st_mtime_ns for f in files]
