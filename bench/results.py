@@ -77,10 +77,17 @@ def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     if len(frame):
         params = frame["params"].map(lambda s: json.loads(s) if isinstance(s, str) and s else {})
         for key in sorted({k for p in params for k in p}):
-            frame[f"p_{key}"] = params.map(lambda p, k=key: json.dumps(p.get(k)) if isinstance(p.get(k), (list, dict))
-                                           else p.get(k))
+            values = params.map(lambda p, k=key: p.get(k))
+            kinds = {_kind(v) for v in values if v is not None}
+            # Parquet needs one type per column: a parameter that mixes types (2 vs "auto") is stored as JSON text.
+            mixed = len(kinds) > 1 or bool(kinds & {"list", "dict"})
+            frame[f"p_{key}"] = values.map(lambda v: json.dumps(v) if v is not None else None) if mixed else values
     return frame.sort_values(["task", "backbone", "strategy", "fraction", "seed", "cell"], kind="stable",
                              ignore_index=True) if len(frame) else frame
+
+
+def _kind(value: Any) -> str:
+    return "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
 
 
 def consolidate(results_dir: str | Path) -> pd.DataFrame:
