@@ -35,7 +35,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = load_suite(str(suite_file))
     results_dir = Path(args.results or Path("results") / suite.name)
     summary = run_suite(suite, results_dir, suite_file, force=args.force, retry_errors=args.retry_errors,
-                        only=args.only, device=args.device)
+                        only=args.only, device=args.device, executor=args.executor, workers=args.workers,
+                        ray_address=args.ray_address, cell_timeout=args.cell_timeout, retries=args.retries)
     print(f"{summary.ran} cell(s) run ({summary.failed} failed), {summary.skipped_done} already recorded; "
           f"results: {results_dir / 'results.parquet'} and results.csv")
     if args.report:
@@ -77,6 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only matching cells, e.g. --only strategy=zero-shot --only seed=0 (repeatable)")
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--report", action="store_true", help="write RESULTS/report.html at the end")
+    p.add_argument("--executor", choices=["local", "process", "ray"], default="local",
+                   help="where cells run: this process (default), a pool of worker processes, or Ray")
+    p.add_argument("--workers", type=int, metavar="N", help="parallel cells (default: one per GPU, else per CPU core)")
+    p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join, e.g. 'auto' after 'ray start --head' "
+                   "(default: start a local Ray instance for this run)")
+    p.add_argument("--cell-timeout", type=float, metavar="SECONDS",
+                   help="stop a cell after this long and record it as an error row")
+    p.add_argument("--retries", type=int, default=1, metavar="N",
+                   help="rerun a cell whose worker process died (killed, crashed) up to N times (default: 1)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="write the HTML report of a results directory")

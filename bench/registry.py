@@ -2,6 +2,9 @@
 
 A plugin is a concrete class defined in that file whose ``kind`` matches the folder; it has a ``name``. Two plugins
 with one name fail loudly; an unknown name lists the valid ones (as MTEB and lm-eval do).
+
+``TRANSFERBENCH_EXTRA_PLUGINS=pkg.mod,other.mod`` adds the plugins of those modules too. It is an environment
+variable, not an argument, so that worker processes (process pool, Ray) find the same plugins as the runner.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import os
 import pkgutil
 from functools import lru_cache
 from types import ModuleType
@@ -25,12 +29,17 @@ def _modules(package: str) -> list[ModuleType]:
     return [importlib.import_module(f"{package}.{name}") for name in names]
 
 
+def _extra_modules() -> list[ModuleType]:
+    names = [n.strip() for n in os.environ.get("TRANSFERBENCH_EXTRA_PLUGINS", "").split(",") if n.strip()]
+    return [importlib.import_module(name) for name in names]
+
+
 @lru_cache(maxsize=None)
 def plugins(kind: str) -> dict[str, Any]:
     """Return ``{name: instance}`` for every plugin of ``kind`` ("strategy" or "task")."""
     found: dict[str, Any] = {}
     where: dict[str, str] = {}
-    for module in _modules(PACKAGES[kind]):
+    for module in _modules(PACKAGES[kind]) + _extra_modules():
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ != module.__name__ or getattr(cls, "kind", None) != kind or inspect.isabstract(cls):
                 continue

@@ -6,6 +6,7 @@ on. Interrupting and rerunning resumes: finished cells are read from the results
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import resource
 import shutil
@@ -143,12 +144,22 @@ def prepare_results_dir(suite: Suite, suite_file: Path | None, results_dir: Path
 
 
 def run_suite(suite: Suite, results_dir: Path, suite_file: Path | None = None, force: bool = False,
-              retry_errors: bool = False, only: list[str] | None = None, device: str | None = None) -> RunSummary:
+              retry_errors: bool = False, only: list[str] | None = None, device: str | None = None,
+              executor: str = "local", workers: int | None = None, ray_address: str | None = None,
+              cell_timeout: float | None = None, retries: int = 1) -> RunSummary:
+    """Run the suite's unrecorded cells with the chosen executor (``local``, ``process`` or ``ray``).
+
+    Whatever the executor, this process records every row (one atomic file per cell), so any executor can resume
+    a run another one started. See bench/executors.py for workers, retries and time limits.
+    """
+    from bench.executors import consolidate_locked, make_executor
+
+    runner = make_executor(executor, device, workers, ray_address, cell_timeout, retries)
+    pick_device(device)  # a bad --device fails here, before any worker starts
     cells = select(expand(suite), only or [])
     if not cells:
         raise UserError("no cells match the --only filters; drop or correct them")
     prepare_results_dir(suite, suite_file, results_dir, cells)
-    dev = pick_device(device)
     damaged: list[str] = []
     done = results.read_cell_rows(results_dir, on_damaged=lambda p, why: damaged.append(p.name))
     if damaged:
@@ -156,21 +167,25 @@ def run_suite(suite: Suite, results_dir: Path, suite_file: Path | None = None, f
               file=sys.stderr)
     todo = [c for c in cells if force or c.key not in done or (retry_errors and done[c.key]["status"] == "error")]
     summary = RunSummary(results_dir, len(cells), len(cells) - len(todo), 0, 0)
-    with RunProgress(len(todo)) as progress:
+    last_consolidated = 0.0
+    with RunProgress(len(todo)) as progress, contextlib.closing(runner.run(todo, suite.name, progress)) as finished:
         if summary.skipped_done:
             progress.note(f"{summary.skipped_done} of {len(cells)} cells already recorded in {results_dir}; "
                           "running the rest (--force to recompute)")
-        for cell in todo:
-            progress.start_cell(cell.label(), int(cell.params.get("epochs", 1)))
-            row = run_cell(cell, suite.name, dev, progress)
+        for cell, row in finished:
             tb = row.pop("traceback", None)
             if tb:
                 write_text(results_dir / "logs" / f"{cell.key}.txt", tb)
             results.write_row(results_dir, row)
-            results.consolidate(results_dir)
+            # The tables are rebuilt from cells/ (the source of truth) at most once a second: with many fast
+            # workers, rebuilding after every row would cost more than the cells.
+            if time.monotonic() - last_consolidated >= 1.0:
+                consolidate_locked(results_dir)
+                last_consolidated = time.monotonic()
             summary.ran += 1
             summary.failed += row["status"] == "error"
             progress.end_cell(cell.label(), row["status"], _detail(row))
+    consolidate_locked(results_dir)
     return summary
 
 

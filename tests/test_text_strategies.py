@@ -1,0 +1,118 @@
+"""Contract tests: every registered strategy × {tiny word vectors, tiny random BERT} on a tiny generated text task."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from bench import registry
+from bench.runner import load_task_data, run_cell
+from bench.suite import expand, parse_suite
+from tests.text_fixtures import TinySentiment, tiny_bert, vectors_table, write_word2vec_text
+from tests.tiny import register
+
+PARAMS = {"epochs": 2, "batch_size": 32, "eval_batch_size": 64, "min_steps_per_epoch": 3, "val_size": 30,
+          "max_length": 16}
+
+
+@pytest.fixture(scope="module")
+def text_backbones(tmp_path_factory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("text-backbones")
+    return {"vectors": str(write_word2vec_text(root / "tiny.vec", vectors_table())),
+            "bert": str(tiny_bert(root / "tiny-bert"))}
+
+
+@pytest.fixture()
+def tiny_task(monkeypatch):
+    register(monkeypatch, "task", TinySentiment())
+    load_task_data.cache_clear()
+
+
+def cells_for(strategy: str, backbone: str, **params):
+    suite = parse_suite({"tasks": ["tiny-sentiment"], "backbones": [backbone], "strategies": [strategy],
+                         "params": PARAMS | params, "fractions": [1.0], "seeds": [0]})
+    return expand(suite)
+
+
+@pytest.mark.parametrize("kind", ["vectors", "bert"])
+@pytest.mark.parametrize("strategy", list(registry.plugins("strategy")))
+def test_every_strategy_runs_on_text(strategy, kind, text_backbones, tiny_task):
+    (cell,) = cells_for(strategy, text_backbones[kind])
+    row = run_cell(cell, "t", torch.device("cpu"))
+    assert row["status"] == "ok", row.get("traceback") or row["error"]
+    assert row["modality"] == "text"
+    assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["val_accuracy"] <= 1.0
+    assert row["n_test"] == 90 and row["n_val"] == 30 and row["n_train"] == 270
+    assert row["total_params"] > 0 and row["trainable_params"] <= row["total_params"]
+    json.dumps(row, default=str)
+    if strategy == "zero-shot":
+        assert row["curve"] == [] and row["trainable_params"] == 0
+    else:
+        assert [p["epoch"] for p in row["curve"]] == [1, 2]
+        assert row["throughput"] > 0
+    if strategy in ("feature-extraction", "partial-freeze"):
+        assert row["trainable_params"] < row["total_params"]
+    if strategy in ("from-scratch", "full-fine-tune"):
+        assert row["trainable_params"] == row["total_params"]
+
+
+def test_word_vector_strategies_learn_and_zero_shot_uses_the_vectors(text_backbones, tiny_task):
+    """Not only runs: sentiment words lie along ±axis 0 of the tiny vectors, so every pretrained strategy (and
+    zero-shot, through the label words 'positive'/'negative') must beat chance clearly."""
+    for strategy in ("feature-extraction", "partial-freeze", "full-fine-tune", "zero-shot"):
+        (cell,) = cells_for(strategy, text_backbones["vectors"], epochs=3, lr=0.01)
+        row = run_cell(cell, "t", torch.device("cpu"))
+        assert row["status"] == "ok", row["error"]
+        assert row["accuracy"] > 0.9, (strategy, row["accuracy"])
+
+
+def test_transformer_from_scratch_learns(text_backbones, tiny_task):
+    (cell,) = cells_for("from-scratch", text_backbones["bert"], epochs=4, min_steps_per_epoch=10, lr=3e-3)
+    row = run_cell(cell, "t", torch.device("cpu"))
+    assert row["status"] == "ok", row["error"]
+    assert row["accuracy"] > 0.8
+
+
+def test_partial_freeze_on_text_freezes_what_the_issue_says(text_backbones, tiny_task):
+    """Word vectors: the embeddings frozen, the layers above trained. BERT: embeddings + first layers frozen."""
+    from bench.backbones import resolve_backbone
+    from strategies._base import freeze
+
+    vec = resolve_backbone(text_backbones["vectors"])
+    (cell,) = cells_for("partial-freeze", text_backbones["vectors"])
+    assert cell.params["trainable_stages"] == 0  # the backbone's default: its one stage is the embedding table
+    model = vec.create(2, pretrained=True, params=cell.params)
+    freeze(model, [n for s in vec.stages(model) for n in s])
+    assert not model.embed.weight.requires_grad
+    assert all(p.requires_grad for p in vec.head(model).parameters())
+
+    bert = resolve_backbone(text_backbones["bert"])
+    (cell,) = cells_for("partial-freeze", text_backbones["bert"], )
+    model = bert.create(2, pretrained=True, params=cell.params)
+    stages = bert.stages(model)
+    assert stages[0] == ["hf.bert.embeddings"] and stages[1] == ["hf.bert.encoder.layer.0"]
+    assert "hf.bert.pooler" in stages[-1]
+    freeze(model, [n for s in stages[:-1] for n in s])
+    assert not any(p.requires_grad for p in model.hf.bert.embeddings.parameters())
+    assert not any(p.requires_grad for p in model.hf.bert.encoder.layer[0].parameters())
+    assert all(p.requires_grad for p in model.hf.bert.encoder.layer[1].parameters())
+    assert all(p.requires_grad for p in bert.head(model).parameters())
+
+
+def test_feature_extraction_reuses_cached_text_features(text_backbones, tiny_task):
+    from bench import cell as cell_module
+    from bench.cache import cache_dir
+
+    (cell,) = cells_for("feature-extraction", text_backbones["bert"], max_length=15)  # an encoding no other test uses
+    before = set((cache_dir() / "features").glob("tiny-sentiment-*"))
+    first = run_cell(cell, "t", torch.device("cpu"))
+    files = sorted(set((cache_dir() / "features").glob("tiny-sentiment-*")) - before)
+    assert len(files) == 2
+    cell_module._FEATURES.clear()
+    stamps = [f.stat().st_mtime_ns for f in files]
+    second = run_cell(cell, "t", torch.device("cpu"))
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+    assert second["accuracy"] == pytest.approx(first["accuracy"])
+    assert second["feature_time_s"] < first["feature_time_s"]
