@@ -68,6 +68,7 @@ class CellContext:
         self.clock = time.perf_counter()
         self.splits = make_splits(data.train.y, data.test.y, seed, fraction, params["val_size"], params["test_limit"])
         self.generator = torch.Generator().manual_seed(seed)
+        self.precision = str(params.get("precision", "auto"))
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -99,7 +100,7 @@ class CellContext:
         result: FitResult = fit(model, groups, data["train"], data["val"], transform, self.params, self.device,
                                 self.meta.main_metric, self.clock, self.on_epoch, self.generator)
         t0 = time.perf_counter()
-        test = evaluate(model, data["test"], transform, int(self.params["eval_batch_size"]))
+        test = evaluate(model, data["test"], transform, int(self.params["eval_batch_size"]), self.precision)
         trainable, total = count_params(model)
         return Outcome(accuracy=test.accuracy, macro_f1=test.macro_f1, val_accuracy=result.best_val.accuracy,
                        curve=result.curve, best_epoch=result.best_epoch, train_time_s=result.train_time_s,
@@ -111,8 +112,8 @@ class CellContext:
         """Score a model that is not trained on the task's labels (zero-shot)."""
         t0 = time.perf_counter()
         batch = int(self.params["eval_batch_size"])
-        val = evaluate(model, self.split("val"), self.transform, batch)
-        test = evaluate(model, self.split("test"), self.transform, batch)
+        val = evaluate(model, self.split("val"), self.transform, batch, self.precision)
+        test = evaluate(model, self.split("test"), self.transform, batch, self.precision)
         trainable, total = count_params(model)
         return Outcome(accuracy=test.accuracy, macro_f1=test.macro_f1, val_accuracy=val.accuracy,
                        eval_time_s=time.perf_counter() - t0, trainable_params=0, total_params=total)
@@ -156,7 +157,7 @@ class CellContext:
         model = self.backbone.prepare_model(make_model(), self.device).eval()
         data = self._official(official).take(indices).to(self.device)
         feature_net = _FeatureNet(self.backbone, model)
-        return predict(feature_net, data, self.transform, int(self.params["eval_batch_size"])).cpu()
+        return predict(feature_net, data, self.transform, int(self.params["eval_batch_size"]), self.precision).cpu()
 
 
 def _load_features(path) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,7 +16,8 @@ TEXT_BACKBONES = {
 def _strategies() -> list[str]:
     lines = ["strategies:"]
     for name, s in registry.plugins("strategy").items():
-        params = ", ".join(f"{k}={v[0]!r}" + (f" (grid {v})" if len(v) > 1 else "") for k, v in s.parameters.items())
+        params = ", ".join(f"{k}={v[0]!r}" + (f" (grid {v})" if len(v) > 1 else "")
+                           for k, v in s.parameters.items())
         lines.append(f"  {name:20s} {s.description}" + (f"\n  {'':20s} parameters: {params}" if params else ""))
     lines.append("shared parameters (suite `params`):")
     lines += [f"  {k:20s} {desc} (default {default!r})" for k, (default, desc) in SHARED.items()]
@@ -35,7 +36,8 @@ def _backbones() -> list[str]:
     lines = ["backbones:",
              "  vision: any timm model name (`timm.list_models()`); pretrained weights offline for "
              "tf_efficientnet_lite0/1/2,",
-             "          others from the timm hub when online or NAME@/path/weights.safetensors; from-scratch needs none",
+             "          others from the timm hub when online, or NAME@/path/weights.safetensors;",
+             "          from-scratch needs no weights",
              "  text:"]
     lines += [f"    {name:18s} {desc}" for name, desc in TEXT_BACKBONES.items()]
     lines.append("    a word2vec/GloVe/fastText file path, a transformers model folder or hub id (online)")

@@ -19,6 +19,7 @@ SHARED: dict[str, tuple[object, str]] = {
     "val_size": (0.1, "validation split cut from the training data: share (<1) or count (>=1)"),
     "test_limit": (None, "evaluate on a fixed stratified subset of this many test samples (None: all)"),
     "compile": (False, "torch.compile the model (CUDA only)"),
+    "precision": ("auto", "auto (bf16 autocast on CUDA, fp32 on CPU), bf16 or fp32"),
     "min_steps_per_epoch": (10, "optimizer steps per epoch at least (tiny label fractions cycle their data)"),
     "patience": (None, "stop after this many epochs without validation gain (None: run all epochs)"),
 }

@@ -45,7 +45,7 @@ def select(cells: list[Cell], only: list[str]) -> list[Cell]:
         if not sep:
             raise UserError(f"--only {item!r}: expected KEY=VALUE, e.g. --only strategy=zero-shot")
 
-        def matches(cell: Cell, key=key, value=value) -> bool:
+        def matches(cell: Cell, key=key, value=value, item=item) -> bool:
             if key in ("task", "backbone", "strategy"):
                 return getattr(cell, key) == value
             actual = getattr(cell, key) if key in ("seed", "fraction") else cell.params.get(key, KeyError)
@@ -110,7 +110,8 @@ def run_cell(cell: Cell, suite_name: str, device: torch.device, progress: RunPro
     except UserError as err:
         row.update(status="error", error=str(err))
     except Exception as err:  # noqa: BLE001 - any plugin failure becomes an error row; the matrix goes on
-        row.update(status="error", error=f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}",
+        first_line = (str(err).strip().splitlines() or [""])[0]
+        row.update(status="error", error=f"{type(err).__name__}: {first_line}",
                    traceback=traceback.format_exc(limit=20))
     row["batch_size_used"] = params["batch_size"]
     row["wall_time_s"] = time.perf_counter() - t0

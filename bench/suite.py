@@ -139,7 +139,8 @@ def parse_suite(raw: Any, default_name: str = "suite", where: str = "suite") -> 
         valid = set(SHARED) | set(registry.get("strategy", name).parameters)
         for key in grid:
             if key not in valid:
-                raise UserError(f"{where}: strategy {name!r} has no parameter {key!r}; valid: {', '.join(sorted(valid))}")
+                raise UserError(f"{where}: strategy {name!r} has no parameter {key!r}; "
+                                f"valid: {', '.join(sorted(valid))}")
     return suite
 
 

@@ -67,10 +67,10 @@ class FitResult:
         return self.samples_seen / self.train_time_s if self.train_time_s > 0 else 0.0
 
 
-def autocast(device: torch.device):
-    # bf16 on CUDA (no loss scaling needed); plain fp32 on CPU, where bf16 autocast is slower than fp32.
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=True) if device.type == "cuda" else \
-        torch.autocast("cpu", enabled=False)
+def autocast(device: torch.device, precision: str = "auto"):
+    """bf16 autocast on CUDA by default (no loss scaling needed); fp32 on CPU, where bf16 is slower."""
+    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 def sync(device: torch.device) -> None:
@@ -79,14 +79,15 @@ def sync(device: torch.device) -> None:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, data: TensorData, transform: Transform, batch_size: int) -> torch.Tensor:
+def predict(model: nn.Module, data: TensorData, transform: Transform, batch_size: int,
+            precision: str = "auto") -> torch.Tensor:
     """Logits for every sample, in order, as float32 on the data's device."""
     model.eval()
     device = data.y.device
     out = []
     for start in range(0, len(data), batch_size):
         batch = tuple(t[start:start + batch_size] for t in data.inputs)
-        with autocast(device):
+        with autocast(device, precision):
             out.append(model(*transform(batch)).float())
     return torch.cat(out) if out else torch.empty(0)
 
@@ -97,8 +98,9 @@ def scores(logits: torch.Tensor, y: torch.Tensor) -> Scores:
     return Scores(float((pred == truth).mean()), float(f1_score(truth, pred, average="macro", zero_division=0)))
 
 
-def evaluate(model: nn.Module, data: TensorData, transform: Transform, batch_size: int) -> Scores:
-    return scores(predict(model, data, transform, batch_size), data.y)
+def evaluate(model: nn.Module, data: TensorData, transform: Transform, batch_size: int,
+             precision: str = "auto") -> Scores:
+    return scores(predict(model, data, transform, batch_size, precision), data.y)
 
 
 def make_optimizer(groups: list[dict[str, Any]], params: dict[str, Any], device: torch.device):
@@ -128,7 +130,8 @@ def steps_per_epoch(n: int, batch_size: int, min_steps: int) -> int:
 
 def fit(model: nn.Module, groups: list[dict[str, Any]], train: TensorData, val: TensorData, transform: Transform,
         params: dict[str, Any], device: torch.device, metric: str = "accuracy", clock_start: float | None = None,
-        on_epoch: Callable[[dict[str, Any]], None] | None = None, generator: torch.Generator | None = None) -> FitResult:
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+        generator: torch.Generator | None = None) -> FitResult:
     """Train ``model`` and keep the epoch with the best validation ``metric`` (weights restored at the end).
 
     Args:
@@ -147,6 +150,7 @@ def fit(model: nn.Module, groups: list[dict[str, Any]], train: TensorData, val: 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(epochs * per_epoch, params["warmup"]))
     # torch.compile wraps the module; weights stay shared with ``model``, whose state_dict we checkpoint.
     net = torch.compile(model) if params.get("compile") and device.type == "cuda" else model
+    precision = params.get("precision", "auto")
     result = FitResult()
     best_state, best_score, patience_left = None, -1.0, params.get("patience")
     order = torch.empty(0, dtype=torch.long)
@@ -161,7 +165,7 @@ def fit(model: nn.Module, groups: list[dict[str, Any]], train: TensorData, val: 
                 order = torch.randperm(len(train), generator=generator)
             idx, order = order[:batch].to(device), order[batch:]
             inputs = transform(tuple(t[idx] for t in train.inputs))
-            loss, hits = _train_step(net, optimizer, inputs, train.y[idx], params["label_smoothing"], device)
+            loss, hits = _train_step(net, optimizer, inputs, train.y[idx], params["label_smoothing"], device, precision)
             scheduler.step()
             loss_sum += loss
             correct += hits
@@ -175,7 +179,7 @@ def fit(model: nn.Module, groups: list[dict[str, Any]], train: TensorData, val: 
         if epoch == 1:
             result.first_epoch_time_s = epoch_time
         t1 = time.perf_counter()
-        val_scores = evaluate(model, val, transform, int(params["eval_batch_size"]))
+        val_scores = evaluate(model, val, transform, int(params["eval_batch_size"]), precision)
         result.eval_time_s += time.perf_counter() - t1
         point = {"epoch": epoch, "train_loss": mean_loss, "train_accuracy": correct.item() / (per_epoch * batch),
                  "val_accuracy": val_scores.accuracy, "val_macro_f1": val_scores.macro_f1,
@@ -196,8 +200,8 @@ def fit(model: nn.Module, groups: list[dict[str, Any]], train: TensorData, val: 
     return result
 
 
-def _train_step(model, optimizer, inputs, y, label_smoothing, device):
-    with autocast(device):
+def _train_step(model, optimizer, inputs, y, label_smoothing, device, precision="auto"):
+    with autocast(device, precision):
         logits = model(*inputs)
         loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
     optimizer.zero_grad(set_to_none=True)

@@ -10,6 +10,7 @@ class FullFineTune(Strategy):
 
     def run(self, ctx):
         backbone, params = ctx.backbone, ctx.params
-        model = backbone.prepare_model(backbone.create(ctx.meta.num_classes, pretrained=True, params=params), ctx.device)
-        groups = head_and_body_groups(model, backbone.head(model), params["lr"], params["lr"] * params["backbone_lr_mult"])
-        return ctx.train_and_test(model, groups)
+        model = backbone.create(ctx.meta.num_classes, pretrained=True, params=params)
+        model = backbone.prepare_model(model, ctx.device)
+        body_lr = params["lr"] * params["backbone_lr_mult"]
+        return ctx.train_and_test(model, head_and_body_groups(model, backbone.head(model), params["lr"], body_lr))

@@ -19,5 +19,5 @@ class PartialFreeze(Strategy):
             raise SkipCell(f"partial-freeze: trainable_stages={k} but {backbone.name} has {len(stages)} stages")
         freeze(model, [name for stage in stages[: len(stages) - k] for name in stage])
         model = backbone.prepare_model(model, ctx.device)
-        groups = head_and_body_groups(model, backbone.head(model), params["lr"], params["lr"] * params["backbone_lr_mult"])
-        return ctx.train_and_test(model, groups)
+        body_lr = params["lr"] * params["backbone_lr_mult"]
+        return ctx.train_and_test(model, head_and_body_groups(model, backbone.head(model), params["lr"], body_lr))

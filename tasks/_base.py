@@ -99,5 +99,6 @@ class Task(ABC):
         """Refuse labels outside the declared classes: a silent zero-accuracy row is worse than an error."""
         for split_name, split in (("train", data.train), ("test", data.test)):
             if len(split) and (int(split.y.min()) < 0 or int(split.y.max()) >= self.metadata.num_classes):
-                raise ValueError(f"task {self.metadata.name}: {split_name} labels outside 0..{self.metadata.num_classes - 1}")
+                raise ValueError(f"task {self.metadata.name}: {split_name} labels outside "
+                                 f"0..{self.metadata.num_classes - 1}")
         return data

@@ -7,7 +7,7 @@ the timm hub when online. From-scratch needs no weights and works for every timm
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ class TimmBackbone(Backbone):
         self.assets = (lite,) if lite and not weights_path else ()
 
     # --- weights ------------------------------------------------------------------------------------------
-    @lru_cache(maxsize=1)
+    @cached_property
     def _weights(self) -> tuple[Path | None, str]:
         """(file or None for the hub, description of the source)."""
         if self.user_weights:
@@ -59,16 +59,16 @@ class TimmBackbone(Backbone):
         return None, f"hub:{self.cfg.hf_hub_id or self.model_name}"
 
     def weights_source(self) -> str:
-        return self._weights()[1]
+        return self._weights[1]
 
     def weights_id(self) -> str:
-        path, source = self._weights()
+        path, source = self._weights
         return f"{self.model_name}:{sha256_file(path)[:16] if path else source}"
 
     def _create(self, num_classes: int, pretrained: bool) -> nn.Module:
         if not pretrained:
             return timm.create_model(self.model_name, pretrained=False, num_classes=num_classes)
-        path, _ = self._weights()
+        path, _ = self._weights
         try:
             if path is not None:
                 # timm's own loader reads a local file through the pretrained config overlay.
@@ -77,7 +77,8 @@ class TimmBackbone(Backbone):
             return timm.create_model(self.model_name, pretrained=True, num_classes=num_classes)
         except (OSError, RuntimeError) as err:
             if path is not None:
-                raise UserError(f"backbone {self.name!r}: cannot load weights {path}: {str(err).splitlines()[0]}")
+                reason = str(err).splitlines()[0]
+                raise UserError(f"backbone {self.name!r}: cannot load weights {path}: {reason}") from None
             raise UserError(
                 f"no pretrained weights for {self.model_name!r} offline: give a file (backbones: "
                 f"['{self.model_name}@/path/weights.safetensors']), put one at "
