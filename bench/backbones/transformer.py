@@ -123,6 +123,19 @@ class TransformerBackbone(Backbone):
     def weights_source(self) -> str:
         return self._source() if self._source else self.name
 
+    @cached_property
+    def _folder_stamp(self) -> str:
+        """Names, sizes and times of a local folder's files: a re-saved model or tokenizer gets new cache keys."""
+        import hashlib
+
+        files = sorted(p for p in Path(self.location).iterdir() if p.is_file())
+        stamp = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+        return hashlib.sha256(stamp.encode()).hexdigest()[:16]
+
+    def weights_id(self) -> str:
+        """Feature and token cache identity: the source line, plus the folder's file stamps for local folders."""
+        return f"{self.weights_source()}|{self._folder_stamp}" if self.local else self.weights_source()
+
     # --- data ---------------------------------------------------------------------------------------------
     def encode_key(self, params: dict[str, Any]) -> str:
         return f"transformer|{self.name}|{self.weights_id()}|max_length={int(params['max_length'])}"
