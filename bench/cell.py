@@ -49,9 +49,13 @@ class Outcome:
 
 
 def count_params(model: nn.Module) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
+    """(trainable, total) parameter counts.
+
+    Frozen BatchNorm layers (timm's freeze) keep their affine weight and bias as buffers; they still count.
+    """
     params = list(model.parameters())
-    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+    frozen_affine = sum(b.numel() for name, b in model.named_buffers() if name.endswith((".weight", ".bias")))
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params) + frozen_affine
 
 
 # Encoded official splits, kept between cells of one process (same task, data and backbone encoding).

@@ -374,6 +374,8 @@ class RayExecutor(Executor):
         self.address = address
 
     def run(self, cells: list[Cell], suite_name: str, progress: RunProgress) -> Iterator[Result]:
+        if not cells:  # resuming a finished suite: no reason to start Ray
+            return
         try:
             import ray
         except ModuleNotFoundError:
@@ -394,6 +396,8 @@ class RayExecutor(Executor):
         gpus = 0 if self.device and not self.device.startswith("cuda") else resources.get("GPU", 0)
         slots = self.workers or int(gpus or resources.get("CPU", 1))
         options = {"num_cpus": 1, "num_gpus": 0 if not gpus else min(1.0, round(gpus / slots, 4))}
+        progress.note(f"ray: up to {slots} cell(s) at once, {options['num_gpus']:g} GPU each, on a cluster with "
+                      f"{resources.get('CPU', 0):g} CPU(s) and {gpus:g} GPU(s)")
         env = worker_env()
         try:  # fail in one line if the workers cannot import transferbench, and pay the imports once per slot
             ray.get([ray.remote(_ray_warm_up).options(**options).remote(env) for _ in range(min(slots, len(cells)))])

@@ -12,7 +12,9 @@ Figures:
 - cell time: the sum of the cells' own ``wall_time_s`` as recorded in their rows;
 - overhead per cell: ``(wall x parallel slots - cell time) / cells``, the slot-seconds per cell spent outside
   cells (start-up, dispatch, moving rows, writing results); for ``local`` there is one slot;
-- speed-up: ``local wall / executor wall``.
+- speed-up: ``local wall / executor wall``;
+- CPU time: user + system seconds of the command and the processes it waited for (workers; Ray's own processes
+  only in part), to read the wall times against when other jobs share the machine.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -42,9 +45,9 @@ def run_one(executor: str, workers: int, suite_file: Path, out: Path) -> dict:
     cmd = [sys.executable, "-m", "bench.cli", "run", str(suite_file), "--results", str(out), "--executor", executor]
     if executor != "local":
         cmd += ["--workers", str(workers)]
-    t0 = time.perf_counter()
+    cpu0, t0 = _children_cpu_s(), time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"CI": "1"})
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _children_cpu_s() - cpu0
     if proc.returncode != 0:
         raise SystemExit(f"{executor} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     rows = [json.loads(p.read_text()) for p in (out / "cells").glob("*.json")]
@@ -54,17 +57,23 @@ def run_one(executor: str, workers: int, suite_file: Path, out: Path) -> dict:
     slots = 1 if executor == "local" else workers
     cell_time = sum(r["wall_time_s"] for r in rows)
     return {"executor": executor, "workers": slots, "cells": len(rows), "wall_s": wall, "cell_time_s": cell_time,
-            "overhead_per_cell_s": (wall * slots - cell_time) / len(rows)}
+            "overhead_per_cell_s": (wall * slots - cell_time) / len(rows), "cpu_s": cpu}
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds (user + system) of finished child processes and the descendants they waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def table(results: list[dict]) -> str:
     local = next((r["wall_s"] for r in results if r["executor"] == "local"), None)
-    lines = ["| executor | workers | cells | wall (s) | sum of cell times (s) | overhead per cell (s) | speed-up vs local |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| executor | workers | cells | wall (s) | sum of cell times (s) | overhead per cell (s) "
+             "| speed-up vs local | CPU time (s) |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
         speed = f"{local / r['wall_s']:.2f}x" if local else "n/a"
         lines.append(f"| {r['executor']} | {r['workers']} | {r['cells']} | {r['wall_s']:.1f} | {r['cell_time_s']:.1f} "
-                     f"| {r['overhead_per_cell_s']:.2f} | {speed} |")
+                     f"| {r['overhead_per_cell_s']:.2f} | {speed} | {r.get('cpu_s', float('nan')):.0f} |")
     return "\n".join(lines)
 
 

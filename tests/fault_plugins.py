@@ -1,7 +1,8 @@
 """A test-only strategy whose cells misbehave on purpose: sleep, SIGKILL their own process, or run out of memory.
 
-Loaded in every process (runner, pool workers, Ray workers) through ``TRANSFERBENCH_EXTRA_PLUGINS=fault_plugins``
-with this folder on ``PYTHONPATH``, because a monkeypatched registry does not reach other processes.
+Loaded in every process (runner, pool workers, Ray workers) through
+``TRANSFERBENCH_EXTRA_PLUGINS=tests.fault_plugins`` with the repository root on ``PYTHONPATH``, because a
+monkeypatched registry does not reach other processes.
 """
 
 from __future__ import annotations

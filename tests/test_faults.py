@@ -19,8 +19,8 @@ import yaml
 from bench import results
 from bench.runner import run_suite
 from bench.suite import expand, parse_suite
-from test_executors import ROOT, cell_rows, executor_kwargs, probes
-from test_executors import plugin_env, ray_local  # noqa: F401 - module fixtures shared with the contract tests
+from tests.test_executors import ROOT, cell_rows, executor_kwargs, probes
+from tests.test_executors import plugin_env, ray_local  # noqa: F401 - module fixtures shared with the contract tests
 
 PARALLEL = ["process", "ray"]
 pytestmark = pytest.mark.usefixtures("plugin_env")

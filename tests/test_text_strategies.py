@@ -69,7 +69,7 @@ def test_word_vector_strategies_learn_and_zero_shot_uses_the_vectors(text_backbo
 
 
 def test_transformer_from_scratch_learns(text_backbones, tiny_task):
-    (cell,) = cells_for("from-scratch", text_backbones["bert"], epochs=4, min_steps_per_epoch=10, lr=3e-3)
+    (cell,) = cells_for("from-scratch", text_backbones["bert"], epochs=6, min_steps_per_epoch=15, lr=3e-3)
     row = run_cell(cell, "t", torch.device("cpu"))
     assert row["status"] == "ok", row["error"]
     assert row["accuracy"] > 0.8
@@ -89,7 +89,7 @@ def test_partial_freeze_on_text_freezes_what_the_issue_says(text_backbones, tiny
     assert all(p.requires_grad for p in vec.head(model).parameters())
 
     bert = resolve_backbone(text_backbones["bert"])
-    (cell,) = cells_for("partial-freeze", text_backbones["bert"], )
+    (cell,) = cells_for("partial-freeze", text_backbones["bert"])
     model = bert.create(2, pretrained=True, params=cell.params)
     stages = bert.stages(model)
     assert stages[0] == ["hf.bert.embeddings"] and stages[1] == ["hf.bert.encoder.layer.0"]

@@ -153,7 +153,8 @@ def _gensim_data(name: str):
 class WordVecBackbone(Backbone):
     modality = "text"
     # The embedding table is the only pretrained stage: partial-freeze freezes it and trains the layers above.
-    defaults = {"partial-freeze": {"trainable_stages": 0}}
+    # The MLP above the vectors is small and new: it takes a larger learning rate than the shared default.
+    defaults = {"partial-freeze": {"trainable_stages": 0, "lr": 3e-3}, "full-fine-tune": {"lr": 3e-3}}
 
     def __init__(self, name: str, load: Callable[[], Any], assets_: tuple[str, ...] = (),
                  source: Callable[[], str] | None = None, ident: str | None = None):
