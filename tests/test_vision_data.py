@@ -65,8 +65,9 @@ def test_transform_matches_the_lecture_pipeline():
     gray = torch.full((2, 1, 8, 8), 255, dtype=torch.uint8)
     (x,) = backbone.transform((gray,), {"image_size": 16})
     assert x.shape == (2, 3, 16, 16)
-    mean, std = backbone.cfg.mean[0], backbone.cfg.std[0]
-    assert torch.allclose(x, torch.full_like(x, (1.0 - mean) / std), atol=1e-4)
+    mean = torch.tensor(backbone.cfg.mean).view(1, 3, 1, 1)
+    std = torch.tensor(backbone.cfg.std).view(1, 3, 1, 1)
+    assert torch.allclose(x, ((1.0 - mean) / std).expand_as(x), atol=1e-4)  # per-channel mean/std
 
 
 def test_weights_for_unknown_offline_model_is_one_clear_line():
