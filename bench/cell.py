@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -172,7 +173,8 @@ def _load_features(path) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         stored = load_file(str(path))
         return stored["index"], stored["features"]
-    except Exception:  # a truncated or damaged cache file is recomputed, not trusted
+    except Exception as err:  # a truncated or damaged cache file is recomputed, not trusted
+        print(f"warning: damaged feature cache {path.name} ({type(err).__name__}); recomputing it", file=sys.stderr)
         path.unlink(missing_ok=True)
         return empty
 

@@ -42,11 +42,16 @@ def tiny_suite(cells: int) -> dict:
 
 
 def run_one(executor: str, workers: int, suite_file: Path, out: Path) -> dict:
-    cmd = [sys.executable, "-m", "bench.cli", "run", str(suite_file), "--results", str(out), "--executor", executor]
-    if executor != "local":
+    """``local-1thread`` is ``local`` with torch on one thread, as each pool or Ray worker runs: it separates what
+    the executor brings from what the thread count brings (tiny models scale badly over threads)."""
+    kind, env = executor, os.environ | {"CI": "1"}
+    if executor == "local-1thread":
+        kind, env = "local", env | {"OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "bench.cli", "run", str(suite_file), "--results", str(out), "--executor", kind]
+    if kind != "local":
         cmd += ["--workers", str(workers)]
     cpu0, t0 = _children_cpu_s(), time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"CI": "1"})
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall, cpu = time.perf_counter() - t0, _children_cpu_s() - cpu0
     if proc.returncode != 0:
         raise SystemExit(f"{executor} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -54,7 +59,7 @@ def run_one(executor: str, workers: int, suite_file: Path, out: Path) -> dict:
     failed = [r["error"] for r in rows if r["status"] != "ok"]
     if failed:
         raise SystemExit(f"{executor}: {len(failed)} cell(s) failed, e.g. {failed[0]}")
-    slots = 1 if executor == "local" else workers
+    slots = 1 if kind == "local" else workers
     cell_time = sum(r["wall_time_s"] for r in rows)
     return {"executor": executor, "workers": slots, "cells": len(rows), "wall_s": wall, "cell_time_s": cell_time,
             "overhead_per_cell_s": (wall * slots - cell_time) / len(rows), "cpu_s": cpu}
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", type=int, default=40)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--executors", nargs="+", default=["local", "process", "ray"],
-                        choices=["local", "process", "ray"])
+                        choices=["local", "local-1thread", "process", "ray"])
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     results = []

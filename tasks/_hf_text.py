@@ -106,8 +106,9 @@ class HFTextTask(Task):
         try:
             dsd = datasets.load_dataset(self.hub_id)
         except Exception as err:  # offline, hub errors: one line either way
+            env = f"TRANSFERBENCH_DATA_{self.name.upper().replace('-', '_')}"
             raise UserError(f"task {self.name}: cannot download {self.hub_id} ({type(err).__name__}); go online, "
-                            f"or set TRANSFERBENCH_DATA_{self.name.upper().replace('-', '_')} to a local copy") from None
+                            f"or set {env} to a local copy") from None
         target.mkdir(parents=True, exist_ok=True)
         for split in (self.train_split, self.test_split):
             dsd[split].to_pandas()[[self.text_field, self.label_field]].to_parquet(target / f"{split}.parquet")

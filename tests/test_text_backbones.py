@@ -133,7 +133,7 @@ def test_transformer_folder_encodes_trims_and_builds_models(tmp_path):
     model = backbone.create(3, pretrained=True, params={})
     assert model(tids, tmask).shape == (2, 3)
     scratch = backbone.create(3, pretrained=False, params={})
-    word = "hf.bert.embeddings.word_embeddings.weight"
+    word = "base.embeddings.word_embeddings.weight"
     assert not torch.equal(dict(model.named_parameters())[word], dict(scratch.named_parameters())[word])
     names = {n for n, _ in model.named_modules()}
     assert all(n in names for stage in backbone.stages(model) for n in stage)
@@ -167,6 +167,22 @@ def test_minilm_loads_with_the_network_disabled(monkeypatch):
     resolve_backbone.cache_clear()
     backbone = resolve_backbone("minilm-l6")
     model = backbone.create(2, pretrained=True, params={})
-    assert model.hf.config.num_hidden_layers == 6 and model.hf.config.hidden_size == 384
+    assert model.base.config.num_hidden_layers == 6 and model.base.config.hidden_size == 384
     ids, mask = backbone.encode(split("A gripping, beautifully acted film."), {"max_length": 16})
     assert model(ids, mask).shape == (1, 2)
+
+
+def test_zero_shot_label_vectors_ignore_function_words(tmp_path):
+    """A prompt full of "a"/"the" must not pull every text towards its class (seen on SpamAssassin with GloVe)."""
+    from tasks._base import TaskMetadata
+
+    table = vectors_table()
+    words = ["the", "a"] + [w for w in table if w not in ("the", "a")] + [f"rare{i}" for i in range(120)]
+    rng = np.random.default_rng(0)
+    backbone = resolve_backbone(str(write_word2vec_text(tmp_path / "big.vec",
+                                                        {w: table.get(w, rng.normal(0, 1, 8)) for w in words})))
+    meta = TaskMetadata(name="t", description="", modality="text", classes=("neg", "pos"), source="", license="",
+                        label_prompts=("negative", "a the a positive"))
+    scorer = backbone.zero_shot(meta, P)
+    assert torch.allclose(scorer.labels[1], torch.nn.functional.normalize(torch.tensor(table["positive"]), dim=0),
+                          atol=1e-5)

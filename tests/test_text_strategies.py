@@ -92,12 +92,12 @@ def test_partial_freeze_on_text_freezes_what_the_issue_says(text_backbones, tiny
     (cell,) = cells_for("partial-freeze", text_backbones["bert"])
     model = bert.create(2, pretrained=True, params=cell.params)
     stages = bert.stages(model)
-    assert stages[0] == ["hf.bert.embeddings"] and stages[1] == ["hf.bert.encoder.layer.0"]
-    assert "hf.bert.pooler" in stages[-1]
+    assert stages[0] == ["base.embeddings"] and stages[1] == ["base.encoder.layer.0"]
+    assert "base.pooler" in stages[-1]
     freeze(model, [n for s in stages[:-1] for n in s])
-    assert not any(p.requires_grad for p in model.hf.bert.embeddings.parameters())
-    assert not any(p.requires_grad for p in model.hf.bert.encoder.layer[0].parameters())
-    assert all(p.requires_grad for p in model.hf.bert.encoder.layer[1].parameters())
+    assert not any(p.requires_grad for p in model.base.embeddings.parameters())
+    assert not any(p.requires_grad for p in model.base.encoder.layer[0].parameters())
+    assert all(p.requires_grad for p in model.base.encoder.layer[1].parameters())
     assert all(p.requires_grad for p in bert.head(model).parameters())
 
 
