@@ -94,7 +94,8 @@ class SequenceClassifier(nn.Module):
 class TransformerBackbone(Backbone):
     modality = "text"
     # A transformer body wants a small learning rate (BERT's 2e-5..5e-5) and the new head a large one: the head gets
-    # lr, the body lr × mult (2e-3 × 0.02 = 4e-5). From scratch, 2e-3 makes a post-LayerNorm transformer diverge; 5e-4 with warmup trains.
+    # lr, the body lr × mult (2e-3 × 0.02 = 4e-5). From scratch every weight is new: one moderate rate, 5e-4, with
+    # warmup (the strategy's 2e-3 is meant for small convnets and MLPs; not tuned further here).
     defaults = {"full-fine-tune": {"lr": 2e-3, "backbone_lr_mult": 0.02},
                 "partial-freeze": {"lr": 2e-3, "backbone_lr_mult": 0.02},
                 "from-scratch": {"lr": 5e-4}}
