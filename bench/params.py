@@ -1,7 +1,9 @@
 """Shared cell parameters: the knobs every strategy understands, with defaults and one-line meanings.
 
-Precedence when a cell's parameters are merged (later wins): these defaults, the strategy's own defaults,
-the suite's ``params``, then the suite's ``strategy_params`` for that strategy (lists there expand as a grid).
+Precedence when a cell's parameters are merged (later wins): these defaults, the strategy's own defaults, the
+backbone's defaults for that strategy, the suite's ``params``, the suite's ``backbone_params`` for that backbone (shared
+parameters and the strategy's own),
+then the suite's ``strategy_params`` for that strategy (lists there expand as a grid).
 """
 
 from __future__ import annotations

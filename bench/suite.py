@@ -22,7 +22,7 @@ from bench.params import SHARED, shared_defaults
 
 SUITES_DIR = Path(__file__).parent / "suites"
 KEYS = {"name", "description", "tasks", "backbones", "strategies", "seeds", "fractions", "params",
-        "strategy_params", "check"}
+        "strategy_params", "backbone_params", "check"}
 REQUIRED = ("tasks", "backbones", "strategies")
 
 
@@ -56,6 +56,8 @@ class Suite:
     fractions: list[float] = field(default_factory=lambda: [1.0])
     params: dict[str, Any] = field(default_factory=dict)
     strategy_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Shared parameters per backbone (e.g. more epochs for word vectors than for a CNN in one suite).
+    backbone_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
     check: dict[str, Any] = field(default_factory=dict)
 
@@ -109,6 +111,7 @@ def parse_suite(raw: Any, default_name: str = "suite", where: str = "suite") -> 
         fractions=_as_list(raw.get("fractions", [1.0]), "fractions", where),
         params=raw.get("params") or {},
         strategy_params=raw.get("strategy_params") or {},
+        backbone_params=raw.get("backbone_params") or {},
         description=str(raw.get("description", "")),
         check=raw.get("check") or {},
     )
@@ -125,6 +128,16 @@ def parse_suite(raw: Any, default_name: str = "suite", where: str = "suite") -> 
         if key not in SHARED:
             raise UserError(f"{where}: unknown parameter {key!r} in 'params'; shared parameters: {', '.join(SHARED)}"
                             " (strategy-specific ones go under strategy_params)")
+    if not isinstance(suite.backbone_params, dict):
+        raise UserError(f"{where}: 'backbone_params' must be a mapping of backbone: {{parameter: value}}")
+    for name, values in suite.backbone_params.items():
+        if name not in suite.backbones:
+            raise UserError(f"{where}: backbone_params names {name!r}, which is not in 'backbones'")
+        known = set(SHARED).union(*(registry.get("strategy", s).parameters for s in suite.strategies))
+        if not isinstance(values, dict) or set(values) - known:
+            bad = sorted(set(values) - known) if isinstance(values, dict) else [values]
+            raise UserError(f"{where}: backbone_params.{name}: {bad[0]!r} is not a parameter of the suite's "
+                            f"strategies; valid: {', '.join(sorted(known))}")
     for name in suite.tasks:
         registry.get("task", name)
     for name in suite.strategies:
@@ -151,6 +164,11 @@ def _grid(params: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
 
 
+def _own(params: dict[str, Any], strategy_parameters: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``params`` that concern a strategy: shared ones and its own."""
+    return {k: v for k, v in params.items() if k in SHARED or k in strategy_parameters}
+
+
 def expand(suite: Suite) -> list[Cell]:
     """All cells of the suite, in a stable order. Task/backbone pairs of different modality are not cells."""
     cells = []
@@ -163,7 +181,8 @@ def expand(suite: Suite) -> list[Cell]:
             for strategy_name in suite.strategies:
                 strategy = registry.get("strategy", strategy_name)
                 base = (shared_defaults() | {k: v[0] for k, v in strategy.parameters.items()}
-                        | backbone.defaults.get("*", {}) | backbone.defaults.get(strategy_name, {}) | suite.params)
+                        | backbone.defaults.get("*", {}) | backbone.defaults.get(strategy_name, {}) | suite.params
+                        | _own(suite.backbone_params.get(backbone_name, {}), strategy.parameters))
                 own = {k: v for k, v in strategy.parameters.items() if isinstance(v, list) and len(v) > 1}
                 for point in _grid(own | suite.strategy_params.get(strategy_name, {})):
                     params = base | point

@@ -74,3 +74,24 @@ def test_stratified_take_keeps_every_class():
     labels = np.array([0] * 990 + [1] * 10)
     taken, rest = stratified_take(labels, 20, np.random.default_rng(0))
     assert len(taken) == 20 and 1 in labels[taken] and len(rest) == 980
+
+
+def test_parameter_precedence_and_grids():
+    from bench.suite import expand, parse_suite
+
+    suite = parse_suite({"tasks": ["digits"], "backbones": ["test_efficientnet"],
+                         "strategies": ["from-scratch", "partial-freeze"],
+                         "params": {"epochs": 3, "lr": 0.5},
+                         "backbone_params": {"test_efficientnet": {"epochs": 4, "backbone_lr_mult": 0.5}},
+                         "strategy_params": {"partial-freeze": {"trainable_stages": [1, 2], "lr": 0.1}}})
+    cells = expand(suite)
+    scratch = [c for c in cells if c.strategy == "from-scratch"]
+    partial = [c for c in cells if c.strategy == "partial-freeze"]
+    assert len(scratch) == 1 and len(partial) == 2 and len({c.key for c in cells}) == 3
+    assert scratch[0].params["epochs"] == 4 and scratch[0].params["lr"] == 0.5  # suite beats strategy default
+    assert sorted(c.params["trainable_stages"] for c in partial) == [1, 2]
+    assert all(c.params["lr"] == 0.1 and c.params["backbone_lr_mult"] == 0.5 for c in partial)
+    assert "backbone_lr_mult" not in scratch[0].params  # another strategy's parameter stays out of its key
+    with pytest.raises(UserError, match="not a parameter of the suite's strategies"):
+        parse_suite({"tasks": ["digits"], "backbones": ["test_efficientnet"], "strategies": ["from-scratch"],
+                     "backbone_params": {"test_efficientnet": {"trainable_stages": 1}}})  # partial-freeze's only
