@@ -23,6 +23,8 @@ SHARED: dict[str, tuple[object, str]] = {
     "compile": (False, "torch.compile the model (CUDA only)"),
     "precision": ("auto", "auto (bf16 autocast on CUDA, fp32 on CPU), bf16 or fp32"),
     "min_steps_per_epoch": (10, "optimizer steps per epoch at least (tiny label fractions cycle their data)"),
+    "precise_bn": (1024, "before each evaluation, recompute BatchNorm statistics on this many training samples "
+                   "(0: off); with few steps the running averages lag far behind the weights"),
     "patience": (None, "stop after this many epochs without validation gain (None: run all epochs)"),
 }
 
