@@ -49,7 +49,7 @@ def throughput(model_name: str, size: int, batch: int, steps: int, epochs: int, 
             torch.cuda.reset_peak_memory_stats(device)
         train, val = _data(batch * steps, size, 10, device), _data(batch, size, 10, device)
         result = fit(model, [{"params": list(model.parameters()), "lr": 1e-3}], train, val,
-                     lambda b, p=params: transform(b, p), params, device)
+                     lambda b, p=params, t=transform: t(b, p), params, device)
         steady = [p["epoch_time_s"] for p in result.curve[1:]] or [result.curve[0]["epoch_time_s"]]
         rows.append({"variant": name, "samples_per_s": batch * steps / (sum(steady) / len(steady)),
                      "first_epoch_s": result.first_epoch_time_s,

@@ -196,7 +196,8 @@ def transfer_metrics(frame: pd.DataFrame) -> pd.DataFrame:
     """Per task/backbone/fraction/strategy: curve metrics over seeds and their difference to from-scratch.
 
     For each metric: ``<m>_mean`` (over seeds) and ``<m>_delta`` with ``<m>_delta_low/high`` (Welch 95 % CI of
-    strategy − from-scratch). ``reached`` / ``reached_scratch`` count seeds that reached the time threshold. ``negative_transfer`` is
+    strategy − from-scratch). ``reached`` / ``reached_scratch`` count seeds that reached the time threshold.
+    ``negative_transfer`` is
     True when the strategy's test accuracy is below from-scratch's by a one-sided Welch t-test at 5 %
     (``p_below_scratch``); it needs two seeds on each side, otherwise it is None (undecided). ``baseline`` says
     whether the group has a from-scratch run at all.
