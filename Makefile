@@ -14,7 +14,7 @@ $(BIN)/transferbench: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch/torchvision first, pinned: these builds install from local files (no multi-GB download).
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,ray]'
 	touch $@
 
 venv: $(BIN)/transferbench

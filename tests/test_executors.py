@@ -179,11 +179,20 @@ def _incomplete_but_claims_complete(folder: Path, size: int) -> list | None:
                 sizes.append(os.stat(rel, dir_fd=fd).st_size)
             except OSError:
                 sizes.append(None)
-        return sizes if sizes != [size] else None
+        if sizes == [size] or _replaced(folder, fd):
+            return None  # consistent, or an old folder being deleted after a newer one was published
+        return sizes
     except (OSError, ValueError):
         return None  # no manifest (yet): the folder does not claim to be complete
     finally:
         os.close(fd)
+
+
+def _replaced(folder: Path, fd: int) -> bool:
+    try:
+        return os.stat(folder).st_ino != os.fstat(fd).st_ino
+    except OSError:
+        return True
 
 
 def test_asset_fetch_publishes_atomically_under_concurrency(plugin_env, monkeypatch):
