@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
@@ -11,7 +10,7 @@ from bench import registry
 from bench.runner import load_task_data, run_cell
 from bench.suite import expand, parse_suite
 from tests.text_fixtures import TinySentiment, tiny_bert, vectors_table, write_word2vec_text
-from tests.tiny import register
+from tests.tiny import check_contract, register
 
 PARAMS = {"epochs": 2, "batch_size": 32, "eval_batch_size": 64, "min_steps_per_epoch": 3, "val_size": 30,
           "max_length": 16}
@@ -41,20 +40,9 @@ def cells_for(strategy: str, backbone: str, **params):
 def test_every_strategy_runs_on_text(strategy, kind, text_backbones, tiny_task):
     (cell,) = cells_for(strategy, text_backbones[kind])
     row = run_cell(cell, "t", torch.device("cpu"))
-    assert row["status"] == "ok", row.get("traceback") or row["error"]
+    check_contract(row, strategy)
     assert row["modality"] == "text"
-    assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["val_accuracy"] <= 1.0
-    assert row["n_test"] == 90 and row["n_val"] == 30 and row["n_train"] == 270
-    assert row["total_params"] > 0 and row["trainable_params"] <= row["total_params"]
-    json.dumps(row, default=str)
-    if strategy == "zero-shot":
-        assert row["curve"] == [] and row["trainable_params"] == 0
-    else:
-        assert [p["epoch"] for p in row["curve"]] == [1, 2]
-        assert row["throughput"] > 0
-    if strategy in ("feature-extraction", "partial-freeze"):
-        assert row["trainable_params"] < row["total_params"]
-    if strategy in ("from-scratch", "full-fine-tune"):
+    if strategy == "full-fine-tune":  # no BatchNorm in text models: everything trains
         assert row["trainable_params"] == row["total_params"]
 
 

@@ -57,3 +57,24 @@ def register(monkeypatch, kind: str, *plugins) -> None:
     original = registry.plugins
     monkeypatch.setattr(registry, "plugins", lambda k: table if k == kind else original(k))
     resolve_backbone.cache_clear()
+
+
+def check_contract(row: dict, strategy: str) -> None:
+    """What every strategy's row must satisfy on a tiny task of 300 train / 90 test samples, 2 epochs."""
+    import json
+
+    assert row["status"] == "ok", row.get("traceback") or row["error"]
+    assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["val_accuracy"] <= 1.0
+    assert row["n_test"] == 90 and row["n_val"] == 30 and row["n_train"] == 270
+    assert row["total_params"] > 0 and row["trainable_params"] <= row["total_params"]
+    json.dumps(row, default=str)
+    if strategy == "zero-shot":
+        assert row["curve"] == [] and row["trainable_params"] == 0
+    else:
+        assert [p["epoch"] for p in row["curve"]] == [1, 2]
+        assert row["curve"][1]["time_s"] >= row["curve"][0]["time_s"] > 0
+        assert row["throughput"] > 0
+    if strategy in ("feature-extraction", "partial-freeze"):
+        assert row["trainable_params"] < row["total_params"]
+    if strategy == "from-scratch":
+        assert row["trainable_params"] == row["total_params"]
