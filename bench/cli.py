@@ -94,12 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="HTML file (default: RESULTS_DIR/report.html)")
     p.set_defaults(func=cmd_report)
 
-    try:
-        from bench import cli_check
-    except ModuleNotFoundError:  # the regression gate is optional until bench/cli_check.py exists
-        cli_check = None
-    if cli_check is not None:
-        cli_check.add_parsers(sub)
+    from bench import cli_check  # the regression gate's `check` and `baseline` commands
+
+    cli_check.add_parsers(sub)
     return parser
 
 
