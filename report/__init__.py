@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from bench.atomic import atomic_path, write_text
-from bench.errors import UserError
+from bench.infra.atomic import atomic_path, write_text
+from bench.core.errors import UserError
 from bench.results import cells_dir, load_results, to_frame
 from report import html, tables
 

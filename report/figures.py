@@ -24,7 +24,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-from report import stats
+from bench.results import seedstats as stats
 from report.tables import strategy_sort_key
 
 DPI = 80  # enough to read on screen; keeps a 1000-cell report a few MB

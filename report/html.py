@@ -16,7 +16,8 @@ from urllib.parse import quote
 import jinja2
 import pandas as pd
 
-from report import figures, stats, tables
+from bench.results import seedstats as stats
+from report import figures, tables
 
 TEMPLATES = Path(__file__).parent / "templates"
 

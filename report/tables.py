@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from report import stats
+from bench.results import seedstats as stats
 
 BASELINE = "from-scratch"
 # Known strategies first, in the order the lectures introduce them; anything newer follows alphabetically.
@@ -160,7 +160,7 @@ def _sorted(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def cell_metrics(frame: pd.DataFrame) -> pd.DataFrame:
-    """Learning-curve metrics of every ``ok`` cell (see ``report.stats`` for the definitions).
+    """Learning-curve metrics of every ``ok`` cell (see ``bench.results.seedstats`` for the definitions).
 
     The threshold for time-to-threshold is 90 % of the best validation accuracy any cell of the same
     task/backbone/fraction reached, so times are comparable across strategies; the AULC horizon is the longest

@@ -5,7 +5,7 @@ import time
 
 from torch import nn
 
-from strategies._base import Strategy
+from bench.core.strategy import Strategy
 
 
 class FeatureExtraction(Strategy):

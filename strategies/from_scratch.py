@@ -1,6 +1,6 @@
 """From scratch: the same architecture, randomly initialised, all trained (the "traditional ML" baseline)."""
 
-from strategies._base import Strategy
+from bench.core.strategy import Strategy
 
 
 class FromScratch(Strategy):

@@ -2,8 +2,8 @@
 
 from timm.layers import freeze_batch_norm_2d
 
-from bench.errors import SkipCell
-from strategies._base import Strategy, head_and_body_groups
+from bench.core.errors import SkipCell
+from bench.core.strategy import Strategy, head_and_body_groups
 
 
 class FullFineTune(Strategy):

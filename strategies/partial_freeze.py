@@ -1,8 +1,8 @@
 """Partial freeze: pretrained weights; the stem and the first stages frozen, the last ``trainable_stages`` and a new
 head trained."""
 
-from bench.errors import SkipCell
-from strategies._base import Strategy, freeze, head_and_body_groups
+from bench.core.errors import SkipCell
+from bench.core.strategy import Strategy, freeze, head_and_body_groups
 
 
 class PartialFreeze(Strategy):

@@ -1,8 +1,8 @@
 """Zero-shot: no training on target labels. Vision maps ImageNet classes to target classes by label-name
 similarity; text compares text embeddings with label-prompt embeddings (see each backbone's ``zero_shot``)."""
 
-from bench.errors import SkipCell
-from strategies._base import Strategy
+from bench.core.errors import SkipCell
+from bench.core.strategy import Strategy
 
 
 class ZeroShot(Strategy):

@@ -1,6 +1,7 @@
 """Text tasks that come from the Hugging Face hub (SST-2, IMDB, AG News): one loader, three small plugin files.
 
-Resolution order (DESIGN.md): explicit path (``TRANSFERBENCH_DATA_<TASK>``) → local cache → canonical download.
+Resolution order (docs/ARCHITECTURE.md, "Data"): explicit path (``TRANSFERBENCH_DATA_<TASK>``) → local cache →
+canonical download.
 Local data is read with pandas from the hub's on-disk layout, so it needs no ``datasets`` package:
 ``<folder>/**/<split>-*.parquet`` (how the hub stores datasets), or ``<split>.jsonl`` / ``<split>.json`` /
 ``<split>.csv`` files. A ``save_to_disk`` folder (``dataset_dict.json``) is read through ``datasets`` itself.
@@ -14,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.cache import cache_dir
-from bench.errors import UserError
-from tasks._base import Split, Task, TaskData
+from bench.infra.cache import cache_dir
+from bench.core.errors import UserError
+from bench.core.task import Split, Task, TaskData
 from tasks._images import data_path_from_env
 from tasks._text import clean, label_ids
 

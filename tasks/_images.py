@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.cache import cache_dir
-from bench.errors import UserError
+from bench.infra.cache import cache_dir
+from bench.core.errors import UserError
 
 
 def data_path_from_env(task_name: str) -> Path | None:

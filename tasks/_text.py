@@ -17,9 +17,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
-from bench.errors import UserError
-from bench.splits import stratified_take
-from tasks._base import Split
+from bench.core.errors import UserError
+from bench.run.splits import stratified_take
+from bench.core.task import Split
 
 _SPACE = re.compile(r"\s+")
 

@@ -1,6 +1,6 @@
 """AG News (Zhang et al. 2015): news titles + descriptions in 4 topics; online through Hugging Face datasets."""
 
-from tasks._base import TaskMetadata
+from bench.core.task import TaskMetadata
 from tasks._hf_text import HFTextTask
 
 

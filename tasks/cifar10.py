@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.cache import cache_dir
-from bench.errors import UserError
-from tasks._base import Split, Task, TaskData, TaskMetadata
+from bench.infra.cache import cache_dir
+from bench.core.errors import UserError
+from bench.core.task import Split, Task, TaskData, TaskMetadata
 from tasks._images import data_path_from_env, read_cifar_folder, torchvision_download
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import assets
-from bench.cache import cache_dir
-from bench.errors import UserError
-from tasks._base import Split, Task, TaskData, TaskMetadata
+from bench.infra import assets
+from bench.infra.cache import cache_dir
+from bench.core.errors import UserError
+from bench.core.task import Split, Task, TaskData, TaskMetadata
 from tasks._images import data_path_from_env, load_idx_folder, torchvision_download
 
 

@@ -1,6 +1,6 @@
 """IMDB (Maas et al. 2011): 25k/25k full movie reviews, negative vs positive; online through Hugging Face datasets."""
 
-from tasks._base import TaskMetadata
+from bench.core.task import TaskMetadata
 from tasks._hf_text import HFTextTask
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import assets
-from bench.cache import cache_dir
-from bench.errors import UserError
-from bench.splits import stratified_take
-from tasks._base import Split, Task, TaskData, TaskMetadata
+from bench.infra import assets
+from bench.infra.cache import cache_dir
+from bench.core.errors import UserError
+from bench.run.splits import stratified_take
+from bench.core.task import Split, Task, TaskData, TaskMetadata
 from tasks._images import data_path_from_env, load_idx_folder, torchvision_download
 
 SUBSET_TEST_SHARE = 0.2  # the 5k subset has no official test split: a fixed stratified 20 % is held out

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import assets
-from bench.errors import UserError
-from tasks._base import Task, TaskData, TaskMetadata
+from bench.infra import assets
+from bench.core.errors import UserError
+from bench.core.task import Task, TaskData, TaskMetadata
 from tasks._images import data_path_from_env
 from tasks._text import dedupe, fixed_split, label_ids
 

@@ -1,6 +1,6 @@
 """SST-2 (GLUE): Stanford Sentiment Treebank sentences, negative vs positive; online through Hugging Face datasets."""
 
-from tasks._base import TaskMetadata
+from bench.core.task import TaskMetadata
 from tasks._hf_text import HFTextTask
 
 

@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def _session_cache(tmp_path_factory):
     """Every test session gets its own cache unless TRANSFERBENCH_TEST_CACHE points at a warm one
     (handy locally: assets are then fetched once, not per session)."""
-    from bench.cache import set_cache_dir
+    from bench.infra.cache import set_cache_dir
 
     path = os.environ.get("TRANSFERBENCH_TEST_CACHE") or str(tmp_path_factory.mktemp("cache"))
     os.environ["TRANSFERBENCH_CACHE"] = path

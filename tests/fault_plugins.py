@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from bench.cell import Outcome
-from strategies._base import Strategy
+from bench.run.context import Outcome
+from bench.core.strategy import Strategy
 
 
 class FaultProbe(Strategy):

@@ -16,8 +16,10 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from bench import baseline, check, check_render, cli_check
-from bench.errors import UserError
+from bench.cli import gate as cli_check
+from bench.gate import baseline, check
+from bench.gate import render as check_render
+from bench.core.errors import UserError
 from bench.results import load_results, to_frame, write_row
 
 VERSIONS = {"torch": "2.14.1", "timm": "1.0.0"}

@@ -16,12 +16,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from bench import registry, results
-from bench.assets import ASSETS
-from bench.errors import UserError
-from bench.executors import make_executor
+from bench.run import registry
+from bench import results
+from bench.infra.assets import ASSETS
+from bench.core.errors import UserError
+from bench.execution import make_executor
 from bench.runner import run_suite
-from bench.suite import expand, parse_suite
+from bench.run.suite import expand, parse_suite
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
@@ -126,7 +127,7 @@ def test_oom_halves_the_batch_down_to_the_floor_on_every_executor(plugin_env, tm
         rows = {json.loads(r["params"])["fault"]: r for r in cell_rows(tmp_path / kind).values()}
         assert rows["oom"]["status"] == "ok" and rows["oom"]["batch_size_used"] == 8  # 32 -> 16 -> 8 fits
         assert rows["oom-never"]["status"] == "error" and "OutOfMemoryError" in rows["oom-never"]["error"]
-        assert rows["oom-never"]["batch_size_used"] == 8  # gave up at the floor (bench.runner.MIN_BATCH)
+        assert rows["oom-never"]["batch_size_used"] == 8  # gave up at the floor (bench.run.cell.MIN_BATCH)
 
 
 def _runner(results_dir: Path, env: dict, *extra: str) -> subprocess.Popen:
@@ -200,7 +201,7 @@ def test_asset_fetch_publishes_atomically_under_concurrency(plugin_env, monkeypa
     complete (has its manifest) but is not, both fetches succeed, and one whole folder remains."""
     import errno
 
-    from bench import assets
+    from bench.infra import assets
 
     size = 8 << 20
 

@@ -18,7 +18,7 @@ import yaml
 
 from bench import results
 from bench.runner import run_suite
-from bench.suite import expand, parse_suite
+from bench.run.suite import expand, parse_suite
 from tests.test_executors import ROOT, cell_rows, executor_kwargs, probes
 from tests.test_executors import plugin_env, ray_local  # noqa: F401 - module fixtures shared with the contract tests
 
@@ -168,13 +168,13 @@ def test_damaged_results_file_is_reported_in_one_line_and_only_its_cell_recomput
 
 
 def test_damaged_feature_cache_is_recomputed_not_trusted(tmp_path):
-    from bench.cache import cache_dir
+    from bench.infra.cache import cache_dir
 
     suite = parse_suite(probes(["features"], seeds=1))
     run_suite(suite, tmp_path)
     (cache_file,) = (cache_dir() / "features").glob("digits-train-*.safetensors")
     cache_file.write_bytes(cache_file.read_bytes()[:100])  # truncated, as a crash mid-write would leave it
-    from bench import cell
+    from bench.run import features as cell
 
     cell._FEATURES.clear()  # forget the in-memory copy: read the damaged file as a new process would
     summary = run_suite(suite, tmp_path, force=True)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from bench import registry
-from bench.errors import UserError
-from bench.splits import make_splits, stratified_take
-from tasks._base import TaskMetadata
+from bench.run import registry
+from bench.core.errors import UserError
+from bench.run.splits import make_splits, stratified_take
+from bench.core.task import TaskMetadata
 
 
 def test_plugins_are_discovered_and_complete():
@@ -36,7 +36,7 @@ def test_duplicate_plugin_names_fail_loudly(monkeypatch, tmp_path):
     pkg = tmp_path / "dupes"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    body = ("from strategies._base import Strategy\nclass S{n}(Strategy):\n    name = 'same'\n"
+    body = ("from bench.core.strategy import Strategy\nclass S{n}(Strategy):\n    name = 'same'\n"
             "    def run(self, ctx):\n        pass\n")
     (pkg / "a.py").write_text(body.format(n=1))
     (pkg / "b.py").write_text(body.format(n=2))
@@ -77,7 +77,7 @@ def test_stratified_take_keeps_every_class():
 
 
 def test_parameter_precedence_and_grids():
-    from bench.suite import expand, parse_suite
+    from bench.run.suite import expand, parse_suite
 
     suite = parse_suite({"tasks": ["digits"], "backbones": ["test_efficientnet"],
                          "strategies": ["from-scratch", "partial-freeze"],

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import report
-from bench.errors import UserError
+from bench.core.errors import UserError
 from bench.results import consolidate, to_frame
 from report import synthetic, tables
 from tests import fixtures_results as fx

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from report import stats, tables
+from bench.results import seedstats as stats
+from report import tables
 from tests import fixtures_results as fx
 
 T_975_DF2 = 4.302653  # Student t 0.975 quantile, 2 degrees of freedom (table value)

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from bench import results
-from bench.errors import UserError
+from bench.core.errors import UserError
 from bench.runner import run_suite
-from bench.suite import expand, parse_suite
-from strategies._base import Strategy
+from bench.run.suite import expand, parse_suite
+from bench.core.strategy import Strategy
 from tests.tiny import register
 
 SUITE = {"name": "resume", "tasks": ["digits"], "backbones": ["test_efficientnet"], "strategies": ["from-scratch"],

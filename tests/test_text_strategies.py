@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench import registry
-from bench.runner import load_task_data, run_cell
-from bench.suite import expand, parse_suite
+from bench.run import registry
+from bench.run.cell import load_task_data, run_cell
+from bench.run.suite import expand, parse_suite
 from tests.text_fixtures import TinySentiment, tiny_bert, vectors_table, write_word2vec_text
 from tests.tiny import check_contract, register
 
@@ -39,7 +39,7 @@ def cells_for(strategy: str, backbone: str, **params):
 @pytest.mark.parametrize("strategy", list(registry.plugins("strategy")))
 def test_every_strategy_runs_on_text(strategy, kind, text_backbones, tiny_task):
     (cell,) = cells_for(strategy, text_backbones[kind])
-    row = run_cell(cell, "t", torch.device("cpu"))
+    row = run_cell(cell, "t", torch.device("cpu")).row
     check_contract(row, strategy)
     assert row["modality"] == "text"
     if strategy == "full-fine-tune":  # no BatchNorm in text models: everything trains
@@ -51,14 +51,14 @@ def test_word_vector_strategies_learn_and_zero_shot_uses_the_vectors(text_backbo
     zero-shot, through the label words 'positive'/'negative') must beat chance clearly."""
     for strategy in ("feature-extraction", "partial-freeze", "full-fine-tune", "zero-shot"):
         (cell,) = cells_for(strategy, text_backbones["vectors"], epochs=3, min_steps_per_epoch=10, lr=0.03)
-        row = run_cell(cell, "t", torch.device("cpu"))
+        row = run_cell(cell, "t", torch.device("cpu")).row
         assert row["status"] == "ok", row["error"]
         assert row["accuracy"] > 0.9, (strategy, row["accuracy"])
 
 
 def test_transformer_from_scratch_learns(text_backbones, tiny_task):
     (cell,) = cells_for("from-scratch", text_backbones["bert"], epochs=6, min_steps_per_epoch=15, lr=3e-3)
-    row = run_cell(cell, "t", torch.device("cpu"))
+    row = run_cell(cell, "t", torch.device("cpu")).row
     assert row["status"] == "ok", row["error"]
     assert row["accuracy"] > 0.8
 
@@ -66,7 +66,7 @@ def test_transformer_from_scratch_learns(text_backbones, tiny_task):
 def test_partial_freeze_on_text_freezes_what_the_issue_says(text_backbones, tiny_task):
     """Word vectors: the embeddings frozen, the layers above trained. BERT: embeddings + first layers frozen."""
     from bench.backbones import resolve_backbone
-    from strategies._base import freeze
+    from bench.core.strategy import freeze
 
     vec = resolve_backbone(text_backbones["vectors"])
     (cell,) = cells_for("partial-freeze", text_backbones["vectors"])
@@ -90,17 +90,17 @@ def test_partial_freeze_on_text_freezes_what_the_issue_says(text_backbones, tiny
 
 
 def test_feature_extraction_reuses_cached_text_features(text_backbones, tiny_task):
-    from bench import cell as cell_module
-    from bench.cache import cache_dir
+    from bench.run import features as features_module
+    from bench.infra.cache import cache_dir
 
     (cell,) = cells_for("feature-extraction", text_backbones["bert"], max_length=15)  # an encoding no other test uses
     before = set((cache_dir() / "features").glob("tiny-sentiment-*"))
-    first = run_cell(cell, "t", torch.device("cpu"))
+    first = run_cell(cell, "t", torch.device("cpu")).row
     files = sorted(set((cache_dir() / "features").glob("tiny-sentiment-*")) - before)
     assert len(files) == 2
-    cell_module._FEATURES.clear()
+    features_module._FEATURES.clear()
     stamps = [f.stat().st_mtime_ns for f in files]
-    second = run_cell(cell, "t", torch.device("cpu"))
+    second = run_cell(cell, "t", torch.device("cpu")).row
     assert [f.stat().st_mtime_ns for f in files] == stamps
     assert second["accuracy"] == pytest.approx(first["accuracy"])
     assert second["feature_time_s"] < first["feature_time_s"]

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from bench import registry
-from bench.errors import UserError
+from bench.run import registry
+from bench.core.errors import UserError
 from tasks.ag_news import AGNews
 from tasks.imdb import IMDB
 from tasks.rotten_tomatoes import RottenTomatoes

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bench.backbones import resolve_backbone
-from bench.errors import UserError
+from bench.core.errors import UserError
 from tasks.cifar10 import CIFAR10
 from tasks.fashion_mnist import FashionMNIST
 

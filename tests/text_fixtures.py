@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tasks._base import Split, Task, TaskData, TaskMetadata
+from bench.core.task import Split, Task, TaskData, TaskMetadata
 
 POSITIVE = ("good", "great", "fine", "happy", "love", "superb")
 NEGATIVE = ("bad", "awful", "poor", "sad", "hate", "dull")

@@ -9,9 +9,9 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from bench import registry
+from bench.run import registry
 from bench.backbones import resolve_backbone
-from tasks._base import Split, Task, TaskData, TaskMetadata
+from bench.core.task import Split, Task, TaskData, TaskMetadata
 
 TINY_MODEL = "test_efficientnet"  # timm's own tiny test architecture (~0.1 M parameters)
 

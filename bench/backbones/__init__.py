@@ -5,27 +5,16 @@ from __future__ import annotations
 from functools import lru_cache
 
 from bench.backbones.base import Backbone
-from bench.errors import UserError
-
-# Each resolver returns a Backbone for names it recognises, else None. Text resolvers come first: their names
-# (glove-6b-50d, minilm-l6, paths, hub ids) never collide with timm's model names.
-_RESOLVERS = []
+from bench.core.errors import UserError
 
 
 def _resolvers():
-    if not _RESOLVERS:
-        from bench.backbones import vision
+    """Each resolver returns a Backbone for names it recognises, else None. Text resolvers come first: their names
+    (glove-6b-50d, minilm-l6, paths, hub ids) never collide with timm's model names. Imported on first use: the
+    backbone modules pull in timm, gensim and transformers."""
+    from bench.backbones import transformer, vision, wordvec
 
-        for module_name in ("wordvec", "transformer"):
-            try:
-                module = __import__(f"bench.backbones.{module_name}", fromlist=["resolve"])
-            except ModuleNotFoundError as err:
-                if err.name != f"bench.backbones.{module_name}":
-                    raise
-                continue
-            _RESOLVERS.append(module.resolve)
-        _RESOLVERS.append(vision.resolve)
-    return _RESOLVERS
+    return (wordvec.resolve, transformer.resolve, vision.resolve)
 
 
 @lru_cache(maxsize=None)

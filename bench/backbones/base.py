@@ -13,14 +13,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from tasks._base import Split, TaskMetadata
+from bench.core.task import Split, TaskMetadata
 
 Inputs = tuple[torch.Tensor, ...]
 
 
 class Backbone(ABC):
     modality: str = ""
-    assets: tuple[str, ...] = ()  # offline assets (bench.assets) that ``transferbench fetch`` gets for it
+    assets: tuple[str, ...] = ()  # offline assets (bench.infra.assets) that ``transferbench fetch`` gets for it
     # Parameter defaults that suit this kind of backbone, per strategy name ("*" for all), e.g. a transformer's
     # fine-tuning learning rate. Merged after the strategy's own defaults and before the suite's ``params``.
     defaults: dict[str, dict[str, Any]] = {}

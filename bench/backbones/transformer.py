@@ -23,18 +23,18 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from bench import assets
+from bench.infra import assets
 from bench.backbones.base import Backbone, Inputs
-from bench.backbones.wordvec import CosineToLabels, cached_encoding, report_empty
-from bench.errors import UserError
-from tasks._base import Split, TaskMetadata
+from bench.backbones.text import CosineToLabels, cached_encoding, report_empty
+from bench.core.errors import UserError
+from bench.core.task import Split, TaskMetadata
 
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
 def resolve(name: str) -> "TransformerBackbone | None":
     if name == "minilm-l6":
-        from bench.text_embed import minilm_path
+        from bench.backbones.text_embed import minilm_path
 
         return TransformerBackbone(name, lambda: str(minilm_path()), local=True, assets_=("minilm-l6",),
                                    source=lambda: assets.source_line("minilm-l6"))

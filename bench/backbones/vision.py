@@ -19,9 +19,9 @@ from torch import nn
 
 from bench.backbones import effnet_lite
 from bench.backbones.base import Backbone, Inputs
-from bench.cache import cache_dir, sha256_file
-from bench.errors import UserError
-from tasks._base import Split, TaskMetadata
+from bench.infra.cache import cache_dir, sha256_file
+from bench.core.errors import UserError
+from bench.core.task import Split, TaskMetadata
 
 
 def resolve(name: str) -> "TimmBackbone | None":
@@ -174,7 +174,7 @@ def imagenet_mapping(meta: TaskMetadata) -> torch.Tensor:
             for idx in meta.imagenet_map.get(cls, ()):
                 mapping[idx, k] = 1.0
         return mapping
-    from bench.text_embed import embed_sentences
+    from bench.backbones.text_embed import embed_sentences
 
     info = timm.data.ImageNetInfo()
     imagenet = [f"a photo of a {info.index_to_description(i).split(',')[0]}" for i in range(1000)]

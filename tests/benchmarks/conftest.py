@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from bench.runner import load_task_data
+from bench.run.cell import load_task_data
 from tests.benchmarks import BenchShapes
 from tests.tiny import TINY_MODEL, register, tiny_weights
 

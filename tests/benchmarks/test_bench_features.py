@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from bench import cell as cell_module
-from bench.cache import cache_dir
-from bench.train import fit
+from bench.run import features as features_module
+from bench.infra.cache import cache_dir
+from bench.run.train import fit
 from tests.benchmarks import BENCH_PARAMS, capture_training, mean_seconds
 
 pytestmark = pytest.mark.benchmark(group="feature-extraction")
@@ -30,7 +30,7 @@ def head_epoch(ctx, run):
 def forget_features(task: str) -> None:
     """Drop this task's cached features (memory and disk) so the next call computes them all again. Only the
     benchmark task's files are touched, in case the session cache is a user's warm one."""
-    cell_module._FEATURES.clear()
+    features_module._FEATURES.clear()
     for path in (cache_dir() / "features").glob(f"{task}-*"):
         path.unlink()
 

@@ -17,9 +17,9 @@ pytest.importorskip("bench.backbones.transformer", reason="transformer backbone 
 text_fixtures = pytest.importorskip("tests.text_fixtures", reason="text test fixtures (tests/text_fixtures.py) "
                                     "not there")
 
-from bench import cache  # noqa: E402 - after the skips above
+from bench.infra import cache  # noqa: E402 - after the skips above
 from bench.backbones import resolve_backbone  # noqa: E402
-from tasks._base import Split  # noqa: E402
+from bench.core.task import Split  # noqa: E402
 from tests.benchmarks import mean_seconds  # noqa: E402
 
 pytestmark = pytest.mark.benchmark(group="tokenisation")

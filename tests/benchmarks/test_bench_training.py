@@ -1,4 +1,4 @@
-"""Training-step throughput per strategy: a fixed number of steps through the shared loop (``bench.train.fit``).
+"""Training-step throughput per strategy: a fixed number of steps through the shared loop (``bench.run.train.fit``).
 
 Each strategy's own ``run`` builds the model and decides what trains (from-scratch: every parameter at random init;
 partial-freeze: stem + first stages frozen with timm's ``freeze``; full-fine-tune: head/body learning-rate groups;
@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench import registry
-from bench.cell import count_params
-from bench.train import fit
+from bench.run import registry
+from bench.run.context import count_params
+from bench.run.train import fit
 from tests.benchmarks import BENCH_PARAMS, capture_training, mean_seconds
 
 pytestmark = pytest.mark.benchmark(group="training-steps")

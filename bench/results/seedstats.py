@@ -1,0 +1,189 @@
+"""Numbers with uncertainty: confidence intervals over seeds, learning-curve metrics, the negative-transfer test.
+
+The one seed-statistics module: the report and the regression gate both use it. Everything here works on plain
+sequences of floats, so the gate can use it without pandas gymnastics. Conventions:
+
+- A confidence interval is a Student t-interval over seeds (``mean ± t(0.975, n-1) · sd / sqrt(n)``, sample sd
+  with ``ddof=1``). With one seed there is no interval: ``low``/``high`` are NaN, never a fake zero-width band.
+- A difference between two strategies is Welch's (unequal variances, unpaired): seeds of two strategies are
+  different training runs, so nothing pairs them beyond the seed number.
+- Learning-curve metrics read one curve: a list of per-epoch values in epoch order (epoch 1 first).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+CONFIDENCE = 0.95
+SLOPE_EPOCHS = 3  # "early" improvement = over the first three epochs (two epoch-to-epoch gains)
+THRESHOLD_FRACTION = 0.9  # time-to-threshold: first time a run reaches 90 % of the best accuracy seen
+NEGATIVE_TRANSFER_ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Mean over ``n`` finite values with its confidence interval (NaN bounds when ``n < 2``)."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    sd: float
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``mean(a) - mean(b)`` with a Welch confidence interval and the one-sided p-value for ``a < b``."""
+
+    diff: float
+    low: float
+    high: float
+    p_less: float
+    n_a: int
+    n_b: int
+
+    def significantly_below(self, alpha: float = NEGATIVE_TRANSFER_ALPHA) -> bool:
+        """True when ``a`` is below ``b`` at level ``alpha`` (False when undecidable, e.g. one seed)."""
+        return bool(self.p_less < alpha) if math.isfinite(self.p_less) else False
+
+
+def t_quantile(q: float | np.ndarray, dof: float | np.ndarray) -> float | np.ndarray:
+    """Student t quantile (``scipy.stats.t.ppf``) via the raw special function, which is ~100× cheaper."""
+    out = special.stdtrit(dof, q)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def finite(values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """The finite values as a float array (missing metrics from failed or curve-less cells drop out)."""
+    arr = np.asarray(values, dtype=float).ravel()
+    return arr[np.isfinite(arr)]
+
+
+def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> Interval:
+    """Mean and t-interval over seeds; NaN-valued entries are ignored.
+
+    Args:
+        values: one value per seed.
+        confidence: two-sided coverage of the interval.
+
+    Returns:
+        An ``Interval``; with no values everything is NaN and ``n == 0``; with one value the bounds are NaN.
+    """
+    arr = finite(values)
+    n = int(arr.size)
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0, math.nan)
+    mean = float(arr.mean())
+    if n == 1:
+        return Interval(mean, math.nan, math.nan, 1, math.nan)
+    sd = float(arr.std(ddof=1))
+    half = t_quantile(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
+    return Interval(mean, mean - half, mean + half, n, sd)
+
+
+def welch_difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> Difference:
+    """Welch interval for ``mean(a) - mean(b)`` and the one-sided Welch t-test p-value for ``a < b``.
+
+    With fewer than two values on either side there is no variance estimate: interval and p-value are NaN.
+    When both sides have zero spread the difference is exact: the interval collapses to it and the p-value
+    is 0 (``a`` below ``b``) or 1, which is also what the t statistic's limit gives.
+    """
+    xa, xb = finite(a), finite(b)
+    na, nb = int(xa.size), int(xb.size)
+    if na == 0 or nb == 0:
+        return Difference(math.nan, math.nan, math.nan, math.nan, na, nb)
+    diff = float(xa.mean() - xb.mean())
+    if na < 2 or nb < 2:
+        return Difference(diff, math.nan, math.nan, math.nan, na, nb)
+    va, vb = xa.var(ddof=1) / na, xb.var(ddof=1) / nb
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Difference(diff, diff, diff, 0.0 if diff < 0 else 1.0, na, nb)
+    # Welch–Satterthwaite degrees of freedom
+    dof = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
+    half = t_quantile(0.5 + confidence / 2, dof) * se
+    # one-sided Welch test of "a < b": P(T_dof <= t); same value as scipy.stats.ttest_ind(equal_var=False,
+    # alternative="less"), without its per-call overhead (thousands of comparisons in a large sweep)
+    p_less = float(special.stdtr(dof, diff / se))
+    return Difference(diff, diff - half, diff + half, p_less, na, nb)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm step-down adjusted p-values (family-wise error control); NaNs stay NaN and do not count."""
+    finite_at = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
+    adjusted, running = list(p_values), 0.0
+    for rank, (p, i) in enumerate(finite_at):
+        running = max(running, min(1.0, (len(finite_at) - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+# --- learning-curve metrics (one curve = per-epoch validation accuracy, epoch 1 first) -----------------------
+
+
+def jumpstart(curve: Sequence[float]) -> float:
+    """Accuracy after the first epoch ("higher start"); NaN for an empty curve."""
+    return float(curve[0]) if len(curve) else math.nan
+
+
+def slope(curve: Sequence[float], epochs: int = SLOPE_EPOCHS) -> float:
+    """Mean gain per epoch over the first ``epochs`` epochs ("higher slope").
+
+    ``(curve[k-1] - curve[0]) / (k - 1)`` with ``k = min(epochs, len(curve))``; NaN with fewer than 2 epochs.
+    """
+    k = min(epochs, len(curve))
+    if k < 2:
+        return math.nan
+    return (float(curve[k - 1]) - float(curve[0])) / (k - 1)
+
+
+def asymptote(curve: Sequence[float], selected_epoch: float | None = None) -> float:
+    """Accuracy at the selected epoch ("higher asymptote"); the curve's best when no epoch was recorded."""
+    if not len(curve):
+        return math.nan
+    if selected_epoch is not None and math.isfinite(selected_epoch) and 1 <= int(selected_epoch) <= len(curve):
+        return float(curve[int(selected_epoch) - 1])
+    return float(np.max(curve))
+
+
+def area_under_curve(curve: Sequence[float], horizon: int | None = None) -> float:
+    """Normalised area under the learning curve: mean accuracy over epochs 1..horizon.
+
+    Runs that stopped early keep their last accuracy up to ``horizon`` (the longest run being compared), so a
+    strategy is not rewarded for early stopping nor punished for it. The result is in the accuracy's units.
+    """
+    if not len(curve):
+        return math.nan
+    values = [float(v) for v in curve]
+    horizon = max(horizon or len(values), len(values))
+    values += [values[-1]] * (horizon - len(values))
+    return float(np.mean(values))
+
+
+def time_to_threshold(curve: Sequence[float], times: Sequence[float], threshold: float) -> float:
+    """Wall seconds (since the cell started) at the end of the first epoch reaching ``threshold``; NaN if never."""
+    for value, seconds in zip(curve, times):
+        if value >= threshold and seconds is not None and math.isfinite(seconds):
+            return float(seconds)
+    return math.nan
+
+
+def pareto_front(times: Sequence[float], scores: Sequence[float]) -> np.ndarray:
+    """Indices of the points not dominated by a faster-or-equal, at-least-as-accurate point, by time."""
+    t, s = np.asarray(times, dtype=float), np.asarray(scores, dtype=float)
+    ok = np.flatnonzero(np.isfinite(t) & np.isfinite(s))
+    front, best = [], -math.inf
+    for i in ok[np.lexsort((-s[ok], t[ok]))]:  # by time, ties best score first
+        if s[i] > best:
+            front.append(int(i))
+            best = s[i]
+    return np.asarray(front, dtype=int)

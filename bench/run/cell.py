@@ -1,0 +1,115 @@
+"""Run one cell in this process and turn whatever happens into a results row.
+
+A cell that raises (NaN loss, out-of-memory after batch halving, a plugin bug) becomes a row with
+``status="error"``; a strategy that cannot run on the task/backbone becomes ``status="skipped"``. Executors call
+``run_cell`` (in this process, a worker process or a Ray task) and ``failure_row`` for a cell whose worker never
+answered; this module imports no executor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import resource
+import time
+import traceback
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+from bench.backbones import resolve_backbone
+from bench.core.errors import SkipCell, UserError
+from bench.infra import provenance
+from bench.results.schema import CellRecord, new_row, now_iso
+from bench.run import registry
+from bench.run.context import CellContext
+from bench.run.progress import RunProgress
+from bench.run.suite import Cell
+
+__all__ = ["MIN_BATCH", "first_line", "failure_row", "load_task_data", "run_cell"]
+
+MIN_BATCH = 8  # out-of-memory retries halve the batch size down to this floor
+
+
+@lru_cache(maxsize=2)
+def load_task_data(task_name: str):
+    task = registry.get("task", task_name)
+    return task.check_labels(task.load())
+
+
+def first_line(err: BaseException) -> str:
+    """``Type: first line of the message``: what an error row shows (the traceback goes to the log file)."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _start_row(cell: Cell, suite_name: str, device: torch.device | str | None) -> dict[str, Any]:
+    meta = registry.get("task", cell.task).metadata
+    return new_row(cell, suite_name, meta.modality, meta.main_metric, provenance.snapshot(device))
+
+
+def run_cell(cell: Cell, suite_name: str, device: torch.device, progress: RunProgress | None = None) -> CellRecord:
+    """Run one cell and return its record (never raises for a failure inside the cell)."""
+    t0 = time.perf_counter()
+    strategy = registry.get("strategy", cell.strategy)
+    task = registry.get("task", cell.task)
+    backbone = resolve_backbone(cell.backbone)
+    row = _start_row(cell, suite_name, device)
+    tb = None
+    params = dict(cell.params)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    try:
+        reason = strategy.skip_reason(task.metadata, backbone)
+        if reason:
+            raise SkipCell(reason)
+        data = load_task_data(cell.task)
+        row["data_source"] = data.source
+        outcome = _run_with_oom_retry(cell, strategy, task, data, backbone, params, device, progress, row)
+        row.update(dataclasses.asdict(outcome), epochs_run=outcome.epochs_run)
+        row["weights_source"] = backbone.weights_source() if cell.strategy != "from-scratch" else "random init"
+    except SkipCell as skip:
+        row.update(status="skipped", error=str(skip))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except UserError as err:
+        row.update(status="error", error=str(err))
+    except Exception as err:  # noqa: BLE001 - any plugin failure becomes an error row; the matrix goes on
+        row.update(status="error", error=first_line(err))
+        tb = traceback.format_exc(limit=20)
+    row["batch_size_used"] = params["batch_size"]
+    row["wall_time_s"] = time.perf_counter() - t0
+    row["peak_mem_mb"] = _peak_mem_mb(device)
+    row["finished_at"] = now_iso()
+    return CellRecord(row, tb)
+
+
+def _run_with_oom_retry(cell, strategy, task, data, backbone, params, device, progress, row):
+    """timm's benchmark habit: on CUDA out-of-memory shrink the batch and retry instead of losing the cell."""
+    while True:
+        try:
+            torch.manual_seed(cell.seed)
+            on_epoch = progress.epoch if progress else None
+            ctx = CellContext(task, data, backbone, params, cell.seed, cell.fraction, device, on_epoch)
+            row.update(ctx.sizes)
+            return strategy.run(ctx)
+        except torch.cuda.OutOfMemoryError:
+            if params["batch_size"] // 2 < MIN_BATCH:
+                raise
+            params["batch_size"] //= 2
+            torch.cuda.empty_cache()
+
+
+def failure_row(cell: Cell, suite_name: str, error: str, wall_time_s: float, device: str | None) -> dict[str, Any]:
+    """The row of a cell that never returned one (its worker died, or it ran past the time limit)."""
+    row = _start_row(cell, suite_name, device)
+    row.update(status="error", error=error, finished_at=row["started_at"], wall_time_s=wall_time_s,
+               batch_size_used=cell.params.get("batch_size"))
+    return row
+
+
+def _peak_mem_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    # On CPU: the process's peak resident set (Linux reports KiB), an upper bound for the cell.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

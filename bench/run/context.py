@@ -1,0 +1,133 @@
+"""Everything a strategy needs to run one cell, and what it hands back.
+
+``CellContext`` owns the cell's data (seeded splits, encoded by the backbone, on the device), the clock, and the
+shared steps every strategy is built from: train-and-test through the shared loop, test-only scoring, and cached
+features (the on-disk feature cache itself lives in ``bench.run.features``). Strategies stay small: they decide
+what is trainable, the head, the learning rates, whether to train.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from bench.backbones.base import Backbone
+from bench.core.task import Task, TaskData
+from bench.run import features
+from bench.run.splits import make_splits
+from bench.run.train import FitResult, TensorData, evaluate, fit
+
+
+@dataclass
+class Outcome:
+    """What a strategy reports for its cell (the runner adds identity, timings and provenance)."""
+
+    accuracy: float
+    macro_f1: float
+    val_accuracy: float
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    train_time_s: float = 0.0
+    eval_time_s: float = 0.0
+    feature_time_s: float = 0.0
+    first_epoch_time_s: float | None = None
+    trainable_params: int = 0
+    total_params: int = 0
+    throughput: float | None = None
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.curve)
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts.
+
+    Frozen BatchNorm layers (timm's freeze) keep their affine weight and bias as buffers; they still count.
+    """
+    params = list(model.parameters())
+    frozen_affine = sum(b.numel() for name, b in model.named_buffers() if name.endswith((".weight", ".bias")))
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params) + frozen_affine
+
+
+# Encoded official splits, kept between cells of one process (same task, data and backbone encoding).
+_ENCODED: dict[str, TensorData] = {}
+_PARAM_COUNTS: dict[str, int] = {}
+
+
+class CellContext:
+    def __init__(self, task: Task, data: TaskData, backbone: Backbone, params: dict[str, Any], seed: int,
+                 fraction: float, device: torch.device, on_epoch: Callable[[dict], None] | None = None):
+        self.task, self.meta, self.data, self.backbone = task, task.metadata, data, backbone
+        self.params, self.seed, self.device, self.on_epoch = params, seed, device, on_epoch
+        self.clock = time.perf_counter()
+        self.splits = make_splits(data.train.y, data.test.y, seed, fraction, params["val_size"], params["test_limit"])
+        self.generator = torch.Generator().manual_seed(seed)
+        self.precision = str(params.get("precision", "auto"))
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {"n_train": len(self.splits.train), "n_val": len(self.splits.val), "n_test": len(self.splits.test)}
+
+    def _official(self, which: str) -> TensorData:
+        split = self.data.train if which == "train" else self.data.test
+        key = f"{self.task.name}|{self.task.version}|{self.data.source}|{which}|{self.backbone.encode_key(self.params)}"
+        if key not in _ENCODED:
+            if len(_ENCODED) >= 4:
+                _ENCODED.clear()
+            _ENCODED[key] = TensorData(self.backbone.encode(split, self.params), split.y.long())
+        return _ENCODED[key]
+
+    def split(self, which: str) -> TensorData:
+        """The cell's ``train``, ``val`` or ``test`` data, encoded by the backbone, on the device."""
+        source = self._official("test" if which == "test" else "train")
+        return source.take(getattr(self.splits, which)).to(self.device)
+
+    def transform(self, batch):
+        return self.backbone.transform(batch, self.params)
+
+    # --- the shared steps ---------------------------------------------------------------------------------
+    def train_and_test(self, model: nn.Module, groups: list[dict[str, Any]], transform=None,
+                       data: dict[str, TensorData] | None = None) -> Outcome:
+        """Train through the shared loop (model selection on validation), then score the test split once."""
+        transform = transform or self.transform
+        data = data or {w: self.split(w) for w in ("train", "val", "test")}
+        result: FitResult = fit(model, groups, data["train"], data["val"], transform, self.params, self.device,
+                                self.meta.main_metric, self.clock, self.on_epoch, self.generator)
+        t0 = time.perf_counter()
+        test = evaluate(model, data["test"], transform, int(self.params["eval_batch_size"]), self.precision)
+        trainable, total = count_params(model)
+        return Outcome(accuracy=test.accuracy, macro_f1=test.macro_f1, val_accuracy=result.best_val.accuracy,
+                       curve=result.curve, best_epoch=result.best_epoch, train_time_s=result.train_time_s,
+                       eval_time_s=result.eval_time_s + time.perf_counter() - t0,
+                       first_epoch_time_s=result.first_epoch_time_s, trainable_params=trainable, total_params=total,
+                       throughput=result.throughput)
+
+    def test_only(self, model: nn.Module) -> Outcome:
+        """Score a model that is not trained on the task's labels (zero-shot)."""
+        t0 = time.perf_counter()
+        batch = int(self.params["eval_batch_size"])
+        val = evaluate(model, self.split("val"), self.transform, batch, self.precision)
+        test = evaluate(model, self.split("test"), self.transform, batch, self.precision)
+        trainable, total = count_params(model)
+        return Outcome(accuracy=test.accuracy, macro_f1=test.macro_f1, val_accuracy=val.accuracy,
+                       eval_time_s=time.perf_counter() - t0, trainable_params=0, total_params=total)
+
+    def backbone_param_count(self) -> int:
+        """Parameters of the pretrained backbone (counted once per process; probes never build it on a cache hit)."""
+        if self.backbone.name not in _PARAM_COUNTS:
+            _PARAM_COUNTS[self.backbone.name] = count_params(self.backbone.feature_model(self.params))[1]
+        return _PARAM_COUNTS[self.backbone.name]
+
+    def features(self, which: str, make_model: Callable[[], nn.Module]) -> TensorData:
+        """Pooled features of the frozen pretrained backbone for the cell's ``which`` split (cached on disk and in
+        memory, see ``bench.run.features``); ``make_model`` is only called when some samples are missing."""
+        return features.cell_features(self, which, make_model)
+
+    def official(self, which: str) -> TensorData:
+        """The whole official ``train`` or ``test`` split, encoded by the backbone (on the CPU)."""
+        return self._official(which)

@@ -1,0 +1,93 @@
+"""The on-disk feature cache: pooled features of a frozen pretrained backbone, computed once per sample.
+
+Cached per backbone weights × encoding × task data × official split, on disk (float16 safetensors holding the
+sample indices computed so far, published atomically) and in memory. Only samples a cell needs are computed, once:
+later seeds and fractions reuse them and add what is missing. A damaged file is recomputed, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from bench.backbones.base import Backbone
+from bench.infra.atomic import atomic_path
+from bench.infra.cache import cache_dir
+from bench.run.train import TensorData, predict
+
+if TYPE_CHECKING:
+    from bench.run.context import CellContext
+
+# In-memory copies between cells of one process: cache key -> (sorted sample indices, float16 features).
+_FEATURES: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def cell_features(ctx: CellContext, which: str, make_model: Callable[[], nn.Module]) -> TensorData:
+    """Features of the cell's ``which`` split (``train``, ``val`` or ``test``), on the cell's device."""
+    official = "test" if which == "test" else "train"
+    ident = {"weights": ctx.backbone.weights_id(),
+             "encoding": ctx.backbone.encode_key(ctx.params), "image_size": ctx.params.get("image_size"),
+             "task": ctx.task.name, "task_version": ctx.task.version, "data": ctx.data.source,
+             "split": official}
+    key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
+    path = cache_dir() / "features" / f"{ctx.task.name}-{official}-{key}.safetensors"
+    index, feats = _FEATURES.get(key) or _load_features(path)
+    wanted = ctx.splits.test if official == "test" else np.union1d(ctx.splits.train, ctx.splits.val)
+    missing = np.setdiff1d(wanted, index)
+    if len(missing):
+        new = _compute(ctx, official, missing, make_model).half()
+        on_disk = _load_features(path)  # another worker may have added samples meanwhile: keep them too
+        index, feats = _merge((index, feats), on_disk, (torch.from_numpy(missing), new))
+        with atomic_path(path) as tmp:
+            save_file({"index": index.contiguous(), "features": feats.contiguous()}, str(tmp))
+    _FEATURES[key] = (index, feats)
+    chosen = getattr(ctx.splits, which)
+    rows = torch.from_numpy(np.searchsorted(index.numpy(), chosen))
+    return TensorData((feats[rows].float(),), ctx.official(official).y[chosen]).to(ctx.device)
+
+
+@torch.no_grad()
+def _compute(ctx: CellContext, official: str, indices: np.ndarray, make_model: Callable[[], nn.Module]
+             ) -> torch.Tensor:
+    model = ctx.backbone.prepare_model(make_model(), ctx.device).eval()
+    data = ctx.official(official).take(indices).to(ctx.device)
+    feature_net = _FeatureNet(ctx.backbone, model)
+    return predict(feature_net, data, ctx.transform, int(ctx.params["eval_batch_size"]), ctx.precision).cpu()
+
+
+def _load_features(path) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sorted sample indices, float16 features) from the cache; empty when absent or damaged."""
+    empty = (torch.empty(0, dtype=torch.long), torch.empty(0, 0, dtype=torch.float16))
+    if not path.is_file():
+        return empty
+    try:
+        stored = load_file(str(path))
+        return stored["index"], stored["features"]
+    except Exception as err:  # a truncated or damaged cache file is recomputed, not trusted
+        print(f"warning: damaged feature cache {path.name} ({type(err).__name__}); recomputing it", file=sys.stderr)
+        path.unlink(missing_ok=True)
+        return empty
+
+
+def _merge(*parts: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    parts = [p for p in parts if len(p[0])]
+    index = torch.cat([p[0] for p in parts])
+    feats = torch.cat([p[1] for p in parts])
+    index, first = np.unique(index.numpy(), return_index=True)
+    return torch.from_numpy(index), feats[torch.from_numpy(first)]
+
+
+class _FeatureNet(nn.Module):
+    def __init__(self, backbone: Backbone, model: nn.Module):
+        super().__init__()
+        self.backbone, self.model = backbone, model
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.backbone.features(self.model, *inputs)

@@ -1,0 +1,1 @@
+"""Developer tools (speed figures, executor and report benchmarks); not used by the library."""
