@@ -181,6 +181,7 @@ def context(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> di
     summary, board, metrics, norm = data.summary, data.leaderboard, data.transfer, data.frame
     tasks = sorted(set(board["task"]))
     missing = metrics.loc[~metrics["baseline"].astype(bool), tables.GROUP].drop_duplicates()
+    from report import verdict_html  # here, not at the top: verdict_html builds on this module's Cell/Table
     return {
         "title": "transferbench report" + (f" — {', '.join(summary['suites'])}" if summary["suites"] else ""),
         "meta": meta, "summary": summary,
@@ -194,6 +195,7 @@ def context(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> di
         "stats": {"slope_epochs": stats.SLOPE_EPOCHS, "threshold": stats.THRESHOLD_FRACTION,
                   "alpha": stats.NEGATIVE_TRANSFER_ALPHA, "confidence": stats.CONFIDENCE},
         "exports": meta.get("exports", {}),
+        "verdict": verdict_html.section(norm),
     }
 
 

@@ -1,0 +1,366 @@
+"""The verdict: which strategy to use, per task × backbone × label fraction and across them.
+
+Two levels, both on the ``final`` rows (the selected configuration on every seed) that finished:
+
+- Per group (same task, backbone and label fraction): strategies ranked by their mean main metric over seeds,
+  with the t-interval, and each one's gap to the best tested by Welch's t-test, Holm-adjusted within the group.
+  The best strategy is picked after looking at the data, so the one-sided p-value of "this one is below the
+  best" is doubled (the two-sided test): otherwise pure noise would look "significant" about twice as often as
+  the level promises. With fewer than two seeds there is no variance estimate and the group is "undecided".
+- Across groups, per label fraction: average ranks (1 = best), the Friedman test over the groups as blocks
+  (Demšar 2006), and the Nemenyi post-hoc test (scikit-posthocs) with its critical difference of average ranks.
+
+``sentences`` turns both into a few plain-language lines and never claims more than the tests support: a
+strategy winning a significant lead in one group of many is what chance gives, so it is not reported as a lead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from report import stats
+from report.tables import strategy_sort_key
+
+ALPHA = 0.05
+MIN_BLOCKS = 3  # Friedman over fewer groups has (almost) no power and its chi-square approximation is meaningless
+METRICS = ("accuracy", "macro_f1")
+GROUP = ["task", "backbone", "fraction"]
+_NUMERIC = ["fraction", "seed", "accuracy", "macro_f1", "wall_time_s"]
+
+
+@dataclass(frozen=True)
+class StrategyResult:
+    """One strategy in one group. ``p`` is Holm-adjusted; ``significant`` is None for the best and when undecided."""
+
+    strategy: str
+    rank: int
+    mean: float
+    low: float
+    high: float
+    n: int
+    diff: float  # mean - best mean (<= 0)
+    p: float
+    significant: bool | None
+    wall_time_s: float
+    cost_ratio: float  # mean wall time / the best strategy's mean wall time
+
+
+@dataclass(frozen=True)
+class GroupVerdict:
+    """The ranking of one task × backbone × fraction. ``status``: decided, undecided (n < 2) or single."""
+
+    task: str
+    backbone: str
+    fraction: float
+    metric: str
+    status: str
+    results: list[StrategyResult]
+
+    @property
+    def best(self) -> str:
+        return self.results[0].strategy
+
+    @property
+    def lead_significant(self) -> bool:
+        """The best is significantly above every other strategy of the group."""
+        others = self.results[1:]
+        return self.status == "decided" and bool(others) and all(r.significant for r in others)
+
+
+@dataclass(frozen=True)
+class RankTest:
+    """Friedman + Nemenyi over the complete groups at one label fraction (``p`` NaN when not tested)."""
+
+    fraction: float
+    strategies: list[str]
+    blocks: int
+    mean_ranks: pd.Series  # strategy -> average rank over the blocks, 1 = best
+    test: str = ""  # "Friedman" (k >= 3) or "sign test" (k == 2: Friedman needs three samples)
+    statistic: float = math.nan
+    p: float = math.nan
+    cd: float = math.nan  # Nemenyi critical difference of average ranks at ALPHA
+    nemenyi: pd.DataFrame | None = None  # pairwise p-values, only after a significant omnibus test
+    reason: str = ""  # why not tested
+    left_out: list[str] = field(default_factory=list)  # strategies present in too few groups
+
+    @property
+    def tested(self) -> bool:
+        return math.isfinite(self.p)
+
+    @property
+    def significant(self) -> bool:
+        return self.tested and self.p < ALPHA
+
+
+@dataclass(frozen=True)
+class Verdict:
+    groups: list[GroupVerdict]
+    ranks: pd.DataFrame  # strategy × fraction: average rank over the complete groups (NaN: not ranked there)
+    friedman: dict[float, RankTest]
+    sentences: list[str]
+    alpha: float = ALPHA
+
+    def table(self) -> pd.DataFrame:
+        """The per-group rankings as one long table (one row per group × strategy), e.g. for CSV."""
+        rows = [{"task": g.task, "backbone": g.backbone, "fraction": g.fraction, "metric": g.metric,
+                 "status": g.status, **r.__dict__} for g in self.groups for r in g.results]
+        return pd.DataFrame(rows)
+
+
+def fraction_label(fraction: float) -> str:
+    """``0.02`` -> ``2 % labels``; a missing fraction reads as ``all labels``."""
+    if not isinstance(fraction, (int, float)) or not math.isfinite(fraction):
+        return "all labels"
+    return f"{fraction * 100:g} % labels"
+
+
+def final_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The finished ``final`` rows with the columns the verdict reads (a frame without ``role``: all final)."""
+    out = pd.DataFrame(index=frame.index)
+    for col in ("task", "backbone", "strategy", "status", "main_metric", "role"):
+        out[col] = frame[col] if col in frame.columns else None
+    for col in _NUMERIC:
+        out[col] = pd.to_numeric(frame[col], errors="coerce").astype(float) if col in frame.columns else math.nan
+    for col in ("task", "backbone", "strategy"):
+        out[col] = out[col].fillna("?").astype(str)
+    role = out["role"].where(out["role"].notna(), "final")  # rows recorded before roles existed are final
+    return out[(role == "final") & (out["status"] == "ok")].reset_index(drop=True)
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment (NaN entries are not tests: they stay NaN and do not count)."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, math.nan)
+    idx = np.flatnonzero(np.isfinite(p))
+    order = idx[np.argsort(p[idx], kind="stable")]
+    m = len(order)
+    running = 0.0
+    for i, j in enumerate(order):  # adjusted p_(i) = max over k <= i of (m - k) * p_(k), capped at 1
+        running = max(running, min(1.0, (m - i) * p[j]))
+        out[j] = running
+    return out.tolist()
+
+
+def _metric(cells: pd.DataFrame) -> str:
+    names = cells["main_metric"].dropna()
+    name = names.mode().iloc[0] if len(names) else "accuracy"
+    return name if name in METRICS else "accuracy"
+
+
+def group_verdict(key: tuple, cells: pd.DataFrame, alpha: float = ALPHA) -> GroupVerdict:
+    """Rank the strategies of one group (rows of ``final_rows`` with the same task, backbone and fraction)."""
+    metric = _metric(cells)
+    per: dict[str, tuple[stats.Interval, np.ndarray, float]] = {}
+    for strategy, rows in cells.groupby("strategy", sort=False):
+        values = stats.finite(rows[metric])
+        if values.size:
+            times = stats.finite(rows["wall_time_s"])
+            per[str(strategy)] = (stats.mean_ci(values), values, float(times.mean()) if times.size else math.nan)
+    order = sorted(per, key=lambda s: (-per[s][0].mean, strategy_sort_key(s)))
+    best_values, best_time = per[order[0]][1], per[order[0]][2]
+    # doubled one-sided p: the direction ("below the best") was chosen by the data, see the module docstring
+    # (np.minimum keeps NaN, the "no variance estimate" of a single seed; builtin min would turn it into 1.0)
+    raw = [math.nan] + [float(np.minimum(1.0, 2 * stats.welch_difference(per[s][1], best_values).p_less))
+                        for s in order[1:]]
+    adjusted = holm(raw)
+    results = []
+    for rank, (strategy, p) in enumerate(zip(order, adjusted), 1):
+        interval, _, time_s = per[strategy]
+        ratio = time_s / best_time if math.isfinite(time_s) and best_time > 0 else math.nan
+        results.append(StrategyResult(strategy, rank, interval.mean, interval.low, interval.high, interval.n,
+                                      interval.mean - per[order[0]][0].mean, p,
+                                      bool(p < alpha) if math.isfinite(p) else None, time_s, ratio))
+    status = "single" if len(order) == 1 else ("decided" if any(math.isfinite(p) for p in adjusted) else "undecided")
+    task, backbone, fraction = key
+    return GroupVerdict(str(task), str(backbone), float(fraction), metric, status, results)
+
+
+def _at(frame: pd.DataFrame, column: str, value: float) -> pd.Series:
+    return frame[column].isna() if isinstance(value, float) and math.isnan(value) else frame[column] == value
+
+
+def _block_matrix(groups: list[GroupVerdict]) -> tuple[pd.DataFrame, list[str]]:
+    """Groups × strategies of mean main metric, restricted to complete blocks.
+
+    A strategy present in fewer than half of the groups is left out (it would otherwise remove most blocks);
+    then every group missing one of the remaining strategies is dropped, as Friedman needs complete blocks.
+    """
+    means = pd.DataFrame([{**{r.strategy: r.mean for r in g.results}, "_g": (g.task, g.backbone)} for g in groups])
+    means = means.set_index("_g")
+    present = means.notna().sum()
+    keep = sorted((s for s in means.columns if present[s] * 2 >= len(means)), key=strategy_sort_key)
+    left_out = sorted(set(means.columns) - set(keep), key=strategy_sort_key)
+    return means[keep].dropna(), left_out
+
+
+def rank_test(fraction: float, groups: list[GroupVerdict], alpha: float = ALPHA) -> RankTest:
+    """Average ranks, the omnibus test and the Nemenyi post-hoc at one label fraction."""
+    import scikit_posthocs as sp  # imports pyplot (not used here): only load it when a verdict is computed
+
+    blocks, left_out = _block_matrix(groups)
+    k, n = blocks.shape[1], blocks.shape[0]
+    ranks = blocks.rank(axis=1, ascending=False, method="average").mean() if n else pd.Series(dtype=float)
+    base = dict(fraction=fraction, strategies=list(blocks.columns), blocks=n, mean_ranks=ranks, left_out=left_out)
+    if k < 2:
+        return RankTest(**base, reason="fewer than two strategies to compare")
+    if n < MIN_BLOCKS:
+        return RankTest(**base, reason=f"not enough groups to test ({n} complete, Friedman needs ≥ {MIN_BLOCKS})")
+    values = blocks.to_numpy(float)
+    if np.all(values == values[:, :1]):
+        return RankTest(**base, reason="all strategies tie in every group")
+    if k == 2:  # Friedman with two strategies is the sign test; scipy's Friedman wants three
+        wins, losses = int((values[:, 0] > values[:, 1]).sum()), int((values[:, 0] < values[:, 1]).sum())
+        test, statistic, p = "sign test", float(wins), float(sps.binomtest(wins, wins + losses).pvalue)
+    else:
+        result = sps.friedmanchisquare(*values.T)
+        test, statistic, p = "Friedman", float(result.statistic), float(result.pvalue)
+    # Demšar's CD = q_alpha * sqrt(k(k+1) / 6N), q_alpha = studentized range quantile / sqrt(2)
+    cd = float(sps.studentized_range.ppf(1 - alpha, k, np.inf) * math.sqrt(k * (k + 1) / (12 * n)))
+    nemenyi = None
+    if p < alpha:  # post-hoc only after the omnibus test rejects (Demšar 2006)
+        nemenyi = sp.posthoc_nemenyi_friedman(blocks.reset_index(drop=True))
+    return RankTest(**base, test=test, statistic=statistic, p=p, cd=cd, nemenyi=nemenyi)
+
+
+def _fractions(groups: list[GroupVerdict]) -> list[float]:
+    seen = sorted({g.fraction for g in groups if math.isfinite(g.fraction)})
+    return seen + ([math.nan] if any(not math.isfinite(g.fraction) for g in groups) else [])
+
+
+def _at_fraction(groups: list[GroupVerdict], fraction: float) -> list[GroupVerdict]:
+    if math.isnan(fraction):
+        return [g for g in groups if math.isnan(g.fraction)]
+    return [g for g in groups if g.fraction == fraction]
+
+
+def compute_verdict(frame: pd.DataFrame, alpha: float = ALPHA) -> Verdict:
+    """The verdict for a results frame (as ``bench.results.load_results`` returns it, or normalised).
+
+    Args:
+        frame: results rows; only ``role == 'final'`` (or no role column) rows with status ``ok`` count.
+        alpha: significance level of every test.
+
+    Returns:
+        A ``Verdict``: per-group rankings, average ranks per fraction, the rank tests and the sentences.
+    """
+    rows = final_rows(frame)
+    groups = [group_verdict(key, cells, alpha) for key, cells in rows.groupby(GROUP, dropna=False, sort=False)
+              if stats.finite(cells[_metric(cells)]).size]
+    groups.sort(key=lambda g: (g.task, g.backbone, g.fraction if math.isfinite(g.fraction) else math.inf))
+    tests = {f: rank_test(f, _at_fraction(groups, f), alpha) for f in _fractions(groups)}
+    strategies = sorted({r.strategy for g in groups for r in g.results}, key=strategy_sort_key)
+    ranks = pd.DataFrame({fraction_label(f): t.mean_ranks for f, t in tests.items()}, index=strategies)
+    ranks.index.name = "strategy"
+    verdict = Verdict(groups, ranks, tests, [], alpha)
+    verdict.sentences.extend(sentences(verdict))
+    return verdict
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def sentences(verdict: Verdict) -> list[str]:
+    """Plain-language lines: per fraction, who wins how often, whether that lead is real, and the rank test."""
+    out = []
+    for fraction, test in verdict.friedman.items():
+        at, groups = fraction_label(fraction), _at_fraction(verdict.groups, fraction)
+        compared = [g for g in groups if g.status != "single"]
+        if not compared:
+            out.append(f"At {at} only one strategy has results in each group: nothing to compare.")
+            continue
+        decided = [g for g in compared if g.status == "decided"]
+        if not decided:
+            out.append(f"With one seed per strategy nothing can be decided at {at}; run at least two seeds.")
+            continue
+        wins = pd.Series([g.best for g in compared]).value_counts()
+        top = int(wins.iloc[0])
+        leaders = sorted(wins.index[wins == top], key=lambda s: (test.mean_ranks.get(s, math.inf),
+                                                                 strategy_sort_key(s)))
+        winner = leaders[0]
+        line = f"At {at} {winner} ranks first in {top} of {_count(len(compared), 'group')}"
+        leads = [g for g in decided if g.best == winner and g.lead_significant]
+        # a lead counts only if more groups show it than chance would at level alpha (binomial test)
+        # (one group alone: its own test already holds at alpha)
+        beyond_chance = bool(leads) and (len(decided) == 1 or sps.binomtest(
+            len(leads), len(decided), verdict.alpha, alternative="greater").pvalue < verdict.alpha)
+        if beyond_chance:
+            runner = pd.Series([g.results[1].strategy for g in leads]).mode().iloc[0]
+            line += f"; its lead over {runner} (and every other strategy) is significant in {len(leads)}."
+        elif leads:
+            line += (f"; a clear lead in {len(leads)} of {len(decided)} groups is no more than seed noise gives "
+                     "by chance.")
+        else:
+            line += "; its lead is within seed noise."
+        if len(decided) < len(compared):
+            line += f" {_count(len(compared) - len(decided), 'group')} with one seed stay undecided."
+        out.append(line)
+        out.append(_rank_sentence(at, test, winner))
+    if not out:
+        out.append("No finished final runs yet: no verdict.")
+    return out
+
+
+def _rank_sentence(at: str, test: RankTest, winner: str) -> str:
+    if not test.tested:
+        return f"Across groups at {at}: {test.reason}, so ranks are not compared statistically."
+    head = f"Across the {test.blocks} complete groups at {at} ({test.test} p = {test.p:.3g})"
+    if not test.significant:
+        return head + ", the strategies' ranks do not differ beyond chance."
+    best = test.mean_ranks.idxmin()
+    clear = [s for s in test.strategies if s != best and test.nemenyi is not None
+             and test.nemenyi.loc[best, s] < ALPHA]
+    line = (head + f", ranks differ: {best} has the best average rank ({test.mean_ranks[best]:.2f}; "
+            f"critical difference {test.cd:.2f})")
+    if clear:
+        return line + f" and ranks significantly ahead of {', '.join(clear)} (Nemenyi)."
+    return line + ", but no strategy ranks significantly behind it (Nemenyi)."
+
+
+def cd_figure(verdict: Verdict):
+    """A critical-difference diagram per tested fraction (scikit-posthocs), or None if nothing was tested.
+
+    Returns a ``matplotlib.figure.Figure`` on the Agg canvas; no pyplot state is touched (the axes are given).
+    """
+    import scikit_posthocs as sp
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from report.figures import strategy_colors
+
+    tested = [t for t in verdict.friedman.values() if t.tested]
+    if not tested:
+        return None
+    colors = strategy_colors([s for t in tested for s in t.strategies])
+    k = max(len(t.strategies) for t in tested)
+    fig = Figure(figsize=(8, (0.9 + 0.3 * k) * len(tested) + 0.3))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(tested), 1, squeeze=False)[:, 0]
+    for ax, test in zip(axes, tested):
+        sig = test.nemenyi if test.nemenyi is not None else pd.DataFrame(  # not significant: nothing differs
+            1.0, index=test.strategies, columns=test.strategies)
+        sp.critical_difference_diagram(test.mean_ranks, sig, cd=test.cd, alpha=ALPHA, ax=ax,
+                                       label_props={"fontsize": 8},
+                                       color_palette={s: colors[s] for s in test.mean_ranks.index})
+        ax.tick_params(labelsize=7)
+        ax.set_title(f"{fraction_label(test.fraction)}: {test.test} p = {test.p:.3g}, {test.blocks} groups",
+                     fontsize=9, pad=22)
+    fig.subplots_adjust(left=0.25, right=0.75, hspace=1.0, top=0.85)
+    return fig
+
+
+def cd_alt_text(verdict: Verdict) -> str:
+    """What the CD diagram shows, in words (for screen readers and the HTML source)."""
+    parts = []
+    for test in verdict.friedman.values():
+        if test.tested:
+            order = ", ".join(f"{s} {r:.2f}" for s, r in test.mean_ranks.sort_values().items())
+            parts.append(f"at {fraction_label(test.fraction)}: {order} (CD {test.cd:.2f}, {test.test} p "
+                         f"{test.p:.3g})")
+    return ("Critical-difference diagram: average rank of each strategy over the groups (1 = best), strategies "
+            "joined by a bar are not significantly different (Nemenyi). " + "; ".join(parts) + ".")
