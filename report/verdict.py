@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from report import stats
+from bench.results import seedstats as stats
+from bench.results.seedstats import holm  # noqa: F401 - one Holm for the gate and the report
 from report.tables import strategy_sort_key
 
 ALPHA = 0.05
@@ -130,20 +131,6 @@ def final_rows(frame: pd.DataFrame) -> pd.DataFrame:
         out[col] = out[col].fillna("?").astype(str)
     role = out["role"].where(out["role"].notna(), "final")  # rows recorded before roles existed are final
     return out[(role == "final") & (out["status"] == "ok")].reset_index(drop=True)
-
-
-def holm(p_values: list[float]) -> list[float]:
-    """Holm's step-down adjustment (NaN entries are not tests: they stay NaN and do not count)."""
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, math.nan)
-    idx = np.flatnonzero(np.isfinite(p))
-    order = idx[np.argsort(p[idx], kind="stable")]
-    m = len(order)
-    running = 0.0
-    for i, j in enumerate(order):  # adjusted p_(i) = max over k <= i of (m - k) * p_(k), capped at 1
-        running = max(running, min(1.0, (m - i) * p[j]))
-        out[j] = running
-    return out.tolist()
 
 
 def _metric(cells: pd.DataFrame) -> str:
