@@ -19,7 +19,7 @@ from bench.infra.cache import cache_dir
 from bench.core.errors import UserError
 from bench.core.task import Split, Task, TaskData
 from tasks._images import data_path_from_env
-from tasks._text import clean, label_ids
+from bench.core.textdata import clean, label_ids
 
 _SUFFIXES = (".parquet", ".jsonl", ".json", ".csv")
 

@@ -9,7 +9,7 @@ import sklearn
 import torch
 from sklearn.datasets import load_digits
 
-from bench.run.splits import stratified_take
+from bench.core.splits import stratified_take
 from bench.core.task import Split, Task, TaskData, TaskMetadata
 
 TEST_SHARE = 0.2  # no official test split: a fixed stratified 20 % is held out

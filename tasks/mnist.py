@@ -11,7 +11,7 @@ import torch
 from bench.infra import assets
 from bench.infra.cache import cache_dir
 from bench.core.errors import UserError
-from bench.run.splits import stratified_take
+from bench.core.splits import stratified_take
 from bench.core.task import Split, Task, TaskData, TaskMetadata
 from tasks._images import data_path_from_env, load_idx_folder, torchvision_download
 

@@ -14,7 +14,7 @@ from bench.infra import assets
 from bench.core.errors import UserError
 from bench.core.task import Task, TaskData, TaskMetadata
 from tasks._images import data_path_from_env
-from tasks._text import dedupe, fixed_split, label_ids
+from bench.core.textdata import dedupe, fixed_split, label_ids
 
 FILE = "rotten_tomatoes_corpus_full.csv.bz2"
 TEST_SHARE = 0.2  # no official split: a fixed stratified 20 % (seed 0) is the test split

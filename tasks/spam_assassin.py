@@ -18,7 +18,7 @@ from bench.infra import assets
 from bench.core.errors import UserError
 from bench.core.task import Task, TaskData, TaskMetadata
 from tasks._images import data_path_from_env
-from tasks._text import dedupe, fixed_split, label_ids
+from bench.core.textdata import dedupe, fixed_split, label_ids
 
 TEST_SHARE = 0.2  # no official split: a fixed stratified 20 % (seed 0) is the test split
 MAX_CHARS = 4000  # enough for any max_length up to 512 tokens; keeps tokenisation of long mails cheap

@@ -8,7 +8,7 @@ import torch
 
 from bench.run import registry
 from bench.core.errors import UserError
-from bench.run.splits import make_splits, stratified_take
+from bench.core.splits import make_splits, stratified_take
 from bench.core.task import TaskMetadata
 
 

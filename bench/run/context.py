@@ -18,7 +18,7 @@ from torch import nn
 from bench.backbones.base import Backbone
 from bench.core.task import Task, TaskData
 from bench.run import features
-from bench.run.splits import make_splits
+from bench.core.splits import make_splits
 from bench.run.train import FitResult, TensorData, evaluate, fit
 
 

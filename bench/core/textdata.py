@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from bench.core.errors import UserError
-from bench.run.splits import stratified_take
+from bench.core.splits import stratified_take
 from bench.core.task import Split
 
 _SPACE = re.compile(r"\s+")
