@@ -5,6 +5,8 @@ with one name fail loudly; an unknown name lists the valid ones (as MTEB and lm-
 
 ``TRANSFERBENCH_EXTRA_PLUGINS=pkg.mod,other.mod`` adds the plugins of those modules too. It is an environment
 variable, not an argument, so that worker processes (process pool, Ray) find the same plugins as the runner.
+Tasks declared inline in a suite (the user's own image folders and tables, ``bench.owndata``) travel the same way:
+``declare_task`` records their specs in ``TRANSFERBENCH_OWN_TASKS`` (JSON), and ``get`` rebuilds them on demand.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import json
 import os
 import pkgutil
 from functools import lru_cache
@@ -52,11 +55,36 @@ def plugins(kind: str) -> dict[str, Any]:
     return dict(sorted(found.items()))
 
 
+OWN_TASKS_ENV = "TRANSFERBENCH_OWN_TASKS"
+
+
+def declare_task(spec: dict[str, Any]) -> None:
+    """Make a suite-declared task (a ``bench.owndata`` spec) findable by ``get`` here and in worker processes."""
+    specs = {s["name"]: s for s in _declared_specs()}
+    specs[spec["name"]] = spec
+    os.environ[OWN_TASKS_ENV] = json.dumps(list(specs.values()), sort_keys=True, default=str)
+
+
+def _declared_specs() -> list[dict[str, Any]]:
+    return json.loads(os.environ.get(OWN_TASKS_ENV) or "[]")
+
+
+@lru_cache(maxsize=32)
+def _own_task(spec_json: str) -> Any:
+    from bench.owndata import make_task
+
+    return make_task(json.loads(spec_json))
+
+
 def get(kind: str, name: str) -> Any:
     """Look a plugin up by name; an unknown name raises UserError listing the available ones."""
     table = plugins(kind)
     if name in table:
         return table[name]
+    if kind == "task":
+        for spec in _declared_specs():
+            if spec["name"] == name:
+                return _own_task(json.dumps(spec, sort_keys=True, default=str))
     raise UserError(unknown_name_message(kind, name, list(table)))
 
 

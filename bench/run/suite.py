@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,10 @@ import yaml
 from bench.run import registry
 from bench.backbones import resolve_backbone
 from bench.core.errors import UserError
-from bench.run.params import SHARED, shared_defaults
+from bench.run.params import SHARED, Param, shared_defaults, strategy_params
+from bench.run.schema import NAME_PATTERN, validate_document
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"  # bench/suites
-KEYS = {"name", "description", "tasks", "backbones", "strategies", "seeds", "fractions", "params",
-        "strategy_params", "backbone_params", "check"}
-REQUIRED = ("tasks", "backbones", "strategies")
-
-
 @dataclass(frozen=True)
 class Cell:
     task: str
@@ -77,84 +74,91 @@ def find_suite_file(spec: str) -> Path:
 def load_suite(spec: str) -> Suite:
     path = find_suite_file(spec)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file (expected a YAML suite)") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path}: malformed YAML{where}: {getattr(err, 'problem', err)}") from None
-    return parse_suite(raw, default_name=path.stem, where=str(path))
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())
+        raise UserError(f"{path}: malformed YAML{where}: {problem}") from None
+    except RecursionError:
+        raise UserError(f"{path}: YAML nested too deeply to be a suite") from None
+    return parse_suite(raw, default_name=path.stem, where=str(path), base_dir=path.parent)
 
 
-def _as_list(value: Any, key: str, where: str) -> list:
-    value = value if isinstance(value, list) else [value]
-    if not value:
-        raise UserError(f"{where}: '{key}' is empty; give at least one value")
-    return value
+def parse_suite(raw: Any, default_name: str = "suite", where: str = "suite", base_dir: Path | None = None) -> Suite:
+    """Validate a suite document; every problem is one UserError line naming the key, the value and the fix.
+
+    The document's shape is checked by the schema (``bench.run.schema``); names by the registry and the backbone
+    resolvers; parameter values against their declarations (``bench.run.params``).
+    """
+    doc = validate_document(raw, where)
+    if doc.name is None and not re.fullmatch(NAME_PATTERN, default_name):
+        default_name = re.sub(r"[^A-Za-z0-9._-]+", "-", default_name).strip(".-") or "suite"
+    tasks = [_task_name(entry, where, base_dir) for entry in doc.tasks]
+    backbones = [_backbone_name(entry, where) for entry in doc.backbones]
+    suite = Suite(name=doc.name or default_name, tasks=tasks, backbones=backbones, strategies=list(doc.strategies),
+                  seeds=list(doc.seeds), fractions=[float(f) for f in doc.fractions], params=doc.params,
+                  strategy_params=doc.strategy_params, backbone_params=doc.backbone_params,
+                  description=doc.description, check=doc.check)
+    for kind, names in (("task", suite.tasks), ("strategy", suite.strategies)):
+        for name in names:
+            registry.get(kind, name)
+    for name in suite.backbones:
+        resolve_backbone(name)
+    _check_values(suite, where)
+    return suite
 
 
-def parse_suite(raw: Any, default_name: str = "suite", where: str = "suite") -> Suite:
-    """Validate a suite mapping; every problem is one UserError line naming the key and the fix."""
-    if not isinstance(raw, dict):
-        raise UserError(f"{where}: a suite must be a YAML mapping with keys {', '.join(REQUIRED)}, ...")
-    unknown = sorted(set(raw) - KEYS)
-    if unknown:
-        raise UserError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(KEYS))}")
-    for key in REQUIRED:
-        if key not in raw:
-            raise UserError(f"{where}: missing key '{key}'")
-    suite = Suite(
-        name=str(raw.get("name", default_name)),
-        tasks=[str(t) for t in _as_list(raw["tasks"], "tasks", where)],
-        backbones=[str(b) for b in _as_list(raw["backbones"], "backbones", where)],
-        strategies=[str(s) for s in _as_list(raw["strategies"], "strategies", where)],
-        seeds=_as_list(raw.get("seeds", [0]), "seeds", where),
-        fractions=_as_list(raw.get("fractions", [1.0]), "fractions", where),
-        params=raw.get("params") or {},
-        strategy_params=raw.get("strategy_params") or {},
-        backbone_params=raw.get("backbone_params") or {},
-        description=str(raw.get("description", "")),
-        check=raw.get("check") or {},
-    )
-    for seed in suite.seeds:
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise UserError(f"{where}: seed {seed!r} is not an integer")
-    for frac in suite.fractions:
-        if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac <= 1:
-            raise UserError(f"{where}: fraction {frac!r} is outside (0, 1]; use e.g. 0.01, 0.1, 1.0")
-    suite.fractions = [float(f) for f in suite.fractions]
-    if not isinstance(suite.params, dict) or not isinstance(suite.strategy_params, dict):
-        raise UserError(f"{where}: 'params' and 'strategy_params' must be mappings")
-    for key in suite.params:
+def _task_name(entry: Any, where: str, base_dir: Path | None) -> str:
+    """A built-in task's name, or a user-data task declared inline (registered for this process and its workers)."""
+    if isinstance(entry, str):
+        return entry
+    from bench.owndata import make_task
+
+    task = make_task(entry, base_dir=base_dir)
+    if task.name in registry.plugins("task"):
+        raise UserError(f"{where}: task name {task.name!r} is taken by a built-in task; give your task another name")
+    registry.declare_task(task.spec)
+    return task.name
+
+
+def _backbone_name(entry: Any, where: str) -> str:
+    if isinstance(entry, str):
+        return entry
+    raise UserError(f"{where}: backbone entry {entry!r}: give a backbone name (a timm model, glove-6b-50d, ...)")
+
+
+def _check_values(suite: Suite, where: str) -> None:
+    """Every parameter value against its declaration: shared ones, then each strategy's own."""
+    strategies = {name: strategy_params(registry.get("strategy", name)) for name in suite.strategies}
+    for key, value in suite.params.items():
         if key not in SHARED:
             raise UserError(f"{where}: unknown parameter {key!r} in 'params'; shared parameters: {', '.join(SHARED)}"
                             " (strategy-specific ones go under strategy_params)")
-    if not isinstance(suite.backbone_params, dict):
-        raise UserError(f"{where}: 'backbone_params' must be a mapping of backbone: {{parameter: value}}")
+        SHARED[key].check(f"params.{key}", value, where)
     for name, values in suite.backbone_params.items():
         if name not in suite.backbones:
             raise UserError(f"{where}: backbone_params names {name!r}, which is not in 'backbones'")
-        known = set(SHARED).union(*(registry.get("strategy", s).parameters for s in suite.strategies))
-        if not isinstance(values, dict) or set(values) - known:
-            bad = sorted(set(values) - known) if isinstance(values, dict) else [values]
-            raise UserError(f"{where}: backbone_params.{name}: {bad[0]!r} is not a parameter of the suite's "
-                            f"strategies; valid: {', '.join(sorted(known))}")
-    for name in suite.tasks:
-        registry.get("task", name)
-    for name in suite.strategies:
-        registry.get("strategy", name)
-    for name in suite.backbones:
-        resolve_backbone(name)
+        known = dict(SHARED)
+        for own in strategies.values():
+            known.update(own)
+        for key, value in values.items():
+            if key not in known:
+                raise UserError(f"{where}: backbone_params.{name}: {key!r} is not a parameter of the suite's "
+                                f"strategies; valid: {', '.join(sorted(known))}")
+            known[key].check(f"backbone_params.{name}.{key}", value, where)
     for name, grid in suite.strategy_params.items():
         if name not in suite.strategies:
             raise UserError(f"{where}: strategy_params names {name!r}, which is not in 'strategies'")
-        if not isinstance(grid, dict):
-            raise UserError(f"{where}: strategy_params.{name} must be a mapping of parameter: value(s)")
-        valid = set(SHARED) | set(registry.get("strategy", name).parameters)
-        for key in grid:
+        valid = SHARED | strategies[name]
+        for key, values in grid.items():
             if key not in valid:
                 raise UserError(f"{where}: strategy {name!r} has no parameter {key!r}; "
                                 f"valid: {', '.join(sorted(valid))}")
-    return suite
+            for value in values if isinstance(values, list) else [values]:
+                valid[key].check(f"strategy_params.{name}.{key}", value, where)
 
 
 def _grid(params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -164,7 +168,7 @@ def _grid(params: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
 
 
-def _own(params: dict[str, Any], strategy_parameters: dict[str, Any]) -> dict[str, Any]:
+def _own(params: dict[str, Any], strategy_parameters: dict[str, Param]) -> dict[str, Any]:
     """The entries of ``params`` that concern a strategy: shared ones and its own."""
     return {k: v for k, v in params.items() if k in SHARED or k in strategy_parameters}
 
@@ -180,10 +184,11 @@ def expand(suite: Suite) -> list[Cell]:
                 continue
             for strategy_name in suite.strategies:
                 strategy = registry.get("strategy", strategy_name)
-                base = (shared_defaults() | {k: v[0] for k, v in strategy.parameters.items()}
+                declared = strategy_params(strategy)
+                base = (shared_defaults() | {k: spec.default for k, spec in declared.items()}
                         | backbone.defaults.get("*", {}) | backbone.defaults.get(strategy_name, {}) | suite.params
-                        | _own(suite.backbone_params.get(backbone_name, {}), strategy.parameters))
-                own = {k: v for k, v in strategy.parameters.items() if isinstance(v, list) and len(v) > 1}
+                        | _own(suite.backbone_params.get(backbone_name, {}), declared))
+                own = {k: list(spec.grid) for k, spec in declared.items() if len(spec.grid) > 1}
                 for point in _grid(own | suite.strategy_params.get(strategy_name, {})):
                     params = base | point
                     for fraction in suite.fractions:
