@@ -170,6 +170,14 @@ def _lbfgs(z, y, w, b, lam: float, max_iter: int, tol: float, history_size: int)
     then stalls a little above ``tol`` (seen under strong L2, where the unpenalised bias is ~1000x flatter than the
     weights); a fresh history gets it moving again, so a stalled solve restarts up to ``RESTARTS`` times.
     """
+    def closure() -> torch.Tensor:
+        for p in (w, b):
+            if p.grad is not None:
+                p.grad.zero_()
+        loss = _objective(z, y, w, b, lam)
+        loss.backward()
+        return loss
+
     total = 0
     for _ in range(1 + RESTARTS):
         # tolerance_change at one float64 ulp: stop when a step no longer changes the loss at all, never because
@@ -177,13 +185,6 @@ def _lbfgs(z, y, w, b, lam: float, max_iter: int, tol: float, history_size: int)
         opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter - total, max_eval=2 * (max_iter - total),
                                 tolerance_grad=tol, tolerance_change=torch.finfo(torch.float64).eps,
                                 history_size=history_size, line_search_fn="strong_wolfe")
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad(set_to_none=False)
-            loss = _objective(z, y, w, b, lam)
-            loss.backward()
-            return loss
-
         opt.step(closure)
         ran = int(opt.state[w].get("n_iter", 0))
         total += ran

@@ -123,7 +123,8 @@ def test_ties_go_to_the_stronger_strength_and_macro_f1_can_choose(problem):
     result = solve_probe(x, y, x[:20], y[:20], 2, l2_grid=[1e-3, 1e-1, 1e-5])
     assert all(p["val_accuracy"] == 1.0 for p in result.curve)
     assert result.l2 == 1e-1 and result.index == 0
-    f1 = solve_probe(problem["x"], problem["y"], problem["vx"], problem["vy"], 5, l2_grid=[1e-1, 1e-3], metric="macro_f1")
+    f1 = solve_probe(problem["x"], problem["y"], problem["vx"], problem["vy"], 5, l2_grid=[1e-1, 1e-3],
+                     metric="macro_f1")
     assert f1.val_score == max(p["val_macro_f1"] for p in f1.curve)
 
 
