@@ -70,6 +70,13 @@ def check_contract(row: dict, strategy: str) -> None:
     json.dumps(row, default=str)
     if strategy == "zero-shot":
         assert row["curve"] == [] and row["trainable_params"] == 0
+    elif strategy == "feature-extraction":  # a solved probe: one curve point per L2 strength tried, not per epoch
+        from bench.run.probe import DEFAULT_L2_GRID
+
+        assert [p["epoch"] for p in row["curve"]] == list(range(1, len(DEFAULT_L2_GRID) + 1))
+        # The folded head scores validation as the solver did (one near-tied sample may flip in rounding).
+        assert abs(row["curve"][row["best_epoch"] - 1]["val_accuracy"] - row["val_accuracy"]) <= 1 / row["n_val"]
+        assert row["curve"][-1]["time_s"] >= row["curve"][0]["time_s"] > 0 and row["train_time_s"] > 0
     else:
         assert [p["epoch"] for p in row["curve"]] == [1, 2]
         assert row["curve"][1]["time_s"] >= row["curve"][0]["time_s"] > 0

@@ -1,7 +1,8 @@
-"""Feature extraction through the frozen backbone vs one epoch of head training on the cached features.
+"""Feature extraction through the frozen backbone vs solving the linear probe on the cached features.
 
-Feature-extraction pays the backbone's forward pass once per sample (then reads the on-disk cache); every epoch
-after that only trains a linear head. The ratio in ``extra_info`` says how many head epochs one extraction costs.
+Feature-extraction pays the backbone's forward pass once per sample (then reads the on-disk cache); after that
+it only solves the convex probe (bench.run.probe). The ratio in ``extra_info`` says how many probe solves one
+extraction costs.
 """
 
 from __future__ import annotations
@@ -10,21 +11,24 @@ import time
 
 import pytest
 
-from bench.run import features as features_module
 from bench.infra.cache import cache_dir
-from bench.run.train import fit
-from tests.benchmarks import BENCH_PARAMS, capture_training, mean_seconds
+from bench.run import features as features_module
+from bench.run.probe import DEFAULT_L2_GRID, solve_probe
+from tests.benchmarks import BENCH_PARAMS, make_context, mean_seconds
 
 pytestmark = pytest.mark.benchmark(group="feature-extraction")
 
 ROUNDS = 3
 
 
-def head_epoch(ctx, run):
-    """One pass over the training features (``len // batch`` steps) through the shared loop, as the strategy
-    trains its head: the head, its AdamW group and the identity transform are the strategy's own."""
-    params = ctx.params | {"epochs": 1, "min_steps_per_epoch": 1, "patience": None}
-    return fit(run.model, run.groups, run.data["train"], run.data["val"], run.transform, params, ctx.device)
+def probe_solve(ctx, feats):
+    """The strategy's probe on cached features: the default L2 grid, chosen on validation."""
+    return solve_probe(feats["train"].inputs[0], feats["train"].y, feats["val"].inputs[0], feats["val"].y,
+                       ctx.meta.num_classes, metric=ctx.meta.main_metric)
+
+
+def cached_features(ctx, make_model):
+    return {which: ctx.features(which, make_model) for which in ("train", "val")}
 
 
 def forget_features(task: str) -> None:
@@ -38,7 +42,7 @@ def forget_features(task: str) -> None:
 def test_feature_extraction_cold_cache(benchmark, bench_backbone):
     """``CellContext.features`` on a cache miss: build the frozen backbone, run it over the training images
     (train ∪ validation samples), store float16 features on disk."""
-    ctx, run = capture_training("feature-extraction", bench_backbone, BENCH_PARAMS)
+    _, ctx = make_context("feature-extraction", bench_backbone, BENCH_PARAMS)
     make_model = lambda: ctx.backbone.feature_model(ctx.params)  # noqa: E731 - as the strategy passes it
     task = ctx.task.name
 
@@ -48,33 +52,34 @@ def test_feature_extraction_cold_cache(benchmark, bench_backbone):
     images = len(ctx.splits.train) + len(ctx.splits.val)
     assert len(feats) == len(ctx.splits.train)
     # The denominator, timed with the same number of rounds (mean, like the benchmark's own figure).
-    head_epoch(ctx, run)  # warm-up, as the dedicated head benchmark below does
-    head_times = []
+    split_feats = cached_features(ctx, make_model)
+    probe_solve(ctx, split_feats)  # warm-up, as the dedicated probe benchmark below does
+    probe_times = []
     for _ in range(ROUNDS):
         t0 = time.perf_counter()
-        head_epoch(ctx, run)
-        head_times.append(time.perf_counter() - t0)
-    head_s = sum(head_times) / len(head_times)
+        probe_solve(ctx, split_feats)
+        probe_times.append(time.perf_counter() - t0)
+    probe_s = sum(probe_times) / len(probe_times)
     seconds = mean_seconds(benchmark)
     benchmark.extra_info.update({
         "images": images, "image_size": ctx.params["image_size"], "feature_dim": int(feats.inputs[0].shape[1]),
         "device": ctx.device.type,
         "images_per_s": round(images / seconds, 1) if seconds else None,
-        "head_epoch_s": round(head_s, 4),
-        "extraction_over_head_epoch": round(seconds / head_s, 1) if seconds else None,
+        "probe_solve_s": round(probe_s, 4),
+        "extraction_over_probe_solve": round(seconds / probe_s, 1) if seconds else None,
     })
 
 
-def test_head_epoch_on_cached_features(benchmark, bench_backbone):
-    """One epoch of the feature-extraction head on features already cached (what every later epoch costs)."""
-    ctx, run = capture_training("feature-extraction", bench_backbone, BENCH_PARAMS)
+def test_probe_solve_on_cached_features(benchmark, bench_backbone):
+    """The feature-extraction probe (full default L2 grid) on features already cached: the whole training cost."""
+    _, ctx = make_context("feature-extraction", bench_backbone, BENCH_PARAMS)
+    feats = cached_features(ctx, lambda: ctx.backbone.feature_model(ctx.params))
 
-    result = benchmark.pedantic(head_epoch, args=(ctx, run), rounds=ROUNDS, warmup_rounds=1)
+    result = benchmark.pedantic(probe_solve, args=(ctx, feats), rounds=ROUNDS, warmup_rounds=1)
 
-    batch = int(ctx.params["batch_size"])
-    assert result.samples_seen == len(run.data["train"]) // batch * batch
-    seconds = mean_seconds(benchmark)
+    assert len(result.curve) == len(DEFAULT_L2_GRID)
     benchmark.extra_info.update({
-        "samples": result.samples_seen, "batch_size": batch, "device": ctx.device.type,
-        "samples_per_s": round(result.samples_seen / seconds, 1) if seconds else None,
+        "samples": len(feats["train"]), "feature_dim": int(feats["train"].inputs[0].shape[1]),
+        "device": ctx.device.type, "iterations": result.iterations, "chosen_l2": result.l2,
+        "converged": result.converged,
     })

@@ -1,9 +1,9 @@
 """Training-step throughput per strategy: a fixed number of steps through the shared loop (``bench.run.train.fit``).
 
 Each strategy's own ``run`` builds the model and decides what trains (from-scratch: every parameter at random init;
-partial-freeze: stem + first stages frozen with timm's ``freeze``; full-fine-tune: head/body learning-rate groups;
-feature-extraction: a linear head on cached features), and the benchmark times ``fit`` on exactly that. Strategies
-that never train (zero-shot) are skipped with their reason.
+partial-freeze: stem + first stages frozen with timm's ``freeze``; full-fine-tune: head/body learning-rate groups),
+and the benchmark times ``fit`` on exactly that. Strategies that never use the shared loop are skipped with their
+reason: zero-shot, and feature-extraction (its L-BFGS probe is timed in test_bench_features).
 """
 
 from __future__ import annotations
