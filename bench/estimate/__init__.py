@@ -1,0 +1,1 @@
+"""Transferability estimators: score a pre-trained model on a target task without training."""
