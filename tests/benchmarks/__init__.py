@@ -23,7 +23,7 @@ from bench.run.suite import expand, parse_suite
 from bench.run.train import TensorData, Transform
 from bench.core.strategy import Strategy
 from bench.core.task import Split, TaskData
-from tests.tiny import TinyShapes, shapes_images
+from tests.helpers.tiny import TinyShapes, shapes_images
 
 # Small on purpose: each benchmark takes seconds on a 2-core CPU. 32 px keeps the tiny timm model's convolutions
 # from being pure call overhead (16 px is TinyShapes' native size; the backbone's transform upsamples).

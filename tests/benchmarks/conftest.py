@@ -9,7 +9,7 @@ import torch
 
 from bench.run.cell import load_task_data
 from tests.benchmarks import BenchShapes
-from tests.tiny import TINY_MODEL, register, tiny_weights
+from tests.helpers.tiny import TINY_MODEL, register, tiny_weights
 
 THREADS_ENV = "TRANSFERBENCH_BENCH_THREADS"
 

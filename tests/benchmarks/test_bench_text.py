@@ -14,8 +14,8 @@ import pytest
 pytest.importorskip("bench.backbones.wordvec", reason="word-vector backbone (bench/backbones/wordvec.py) not there")
 pytest.importorskip("bench.backbones.transformer", reason="transformer backbone (bench/backbones/transformer.py) "
                     "not there")
-text_fixtures = pytest.importorskip("tests.text_fixtures", reason="text test fixtures (tests/text_fixtures.py) "
-                                    "not there")
+text_fixtures = pytest.importorskip("tests.helpers.text_fixtures",
+                                    reason="text test fixtures (tests/helpers/text_fixtures.py) not there")
 
 from bench.infra import cache  # noqa: E402 - after the skips above
 from bench.backbones import resolve_backbone  # noqa: E402

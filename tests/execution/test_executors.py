@@ -24,7 +24,7 @@ from bench.execution import make_executor
 from bench.runner import run_suite
 from bench.run.suite import expand, parse_suite
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
 EXECUTORS = ["local", "process", "ray"]
 
@@ -34,7 +34,7 @@ def plugin_env():
     """The test-only fault plugin, in this process and in every worker it starts."""
     # PYTHONPATH: runner subprocesses and Ray workers must find the tests package (spawned pool workers inherit
     # sys.path anyway). The cache folder comes from tests/conftest.py and reaches workers through worker_env().
-    env = {"TRANSFERBENCH_EXTRA_PLUGINS": "tests.fault_plugins",
+    env = {"TRANSFERBENCH_EXTRA_PLUGINS": "tests.helpers.fault_plugins",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -12,7 +12,7 @@ from bench.core.errors import UserError
 from bench.runner import run_suite
 from bench.run.suite import expand, parse_suite
 from bench.core.strategy import Strategy
-from tests.tiny import register
+from tests.helpers.tiny import register
 
 SUITE = {"name": "resume", "tasks": ["digits"], "backbones": ["test_efficientnet"], "strategies": ["from-scratch"],
          "seeds": [0, 1], "fractions": [0.1, 0.2],

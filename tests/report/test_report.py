@@ -17,9 +17,9 @@ import report
 from bench.core.errors import UserError
 from bench.results import consolidate, to_frame
 from report import synthetic, tables
-from tests import fixtures_results as fx
+from tests.helpers import fixtures_results as fx
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Tags(HTMLParser):

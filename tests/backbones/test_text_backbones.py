@@ -13,7 +13,7 @@ from bench.backbones.text import cached_encoding
 from bench.backbones.wordvec import PAD, WordVecBackbone, label_words, sniff_format, tokenize
 from bench.core.errors import UserError
 from bench.core.task import Split
-from tests.text_fixtures import TinySentiment, tiny_bert, vectors_table, write_word2vec_text
+from tests.helpers.text_fixtures import TinySentiment, tiny_bert, vectors_table, write_word2vec_text
 
 P = {"max_length": 8}
 

@@ -13,7 +13,7 @@ from scipy import stats as scipy_stats
 
 from bench.results import seedstats as stats
 from report import tables
-from tests import fixtures_results as fx
+from tests.helpers import fixtures_results as fx
 
 T_975_DF2 = 4.302653  # Student t 0.975 quantile, 2 degrees of freedom (table value)
 T_975_DF4 = 2.776445

@@ -1,7 +1,7 @@
 """A test-only strategy whose cells misbehave on purpose: sleep, SIGKILL their own process, or run out of memory.
 
 Loaded in every process (runner, pool workers, Ray workers) through
-``TRANSFERBENCH_EXTRA_PLUGINS=tests.fault_plugins`` with the repository root on ``PYTHONPATH``, because a
+``TRANSFERBENCH_EXTRA_PLUGINS=tests.helpers.fault_plugins`` with the repository root on ``PYTHONPATH``, because a
 monkeypatched registry does not reach other processes.
 """
 

@@ -8,7 +8,7 @@ import pytest
 from bench.run import registry
 from bench.run.cell import load_task_data, run_cell
 from bench.run.suite import expand, parse_suite
-from tests.tiny import TINY_MODEL, TinyShapes, check_contract, register, tiny_weights
+from tests.helpers.tiny import TINY_MODEL, TinyShapes, check_contract, register, tiny_weights
 
 PARAMS = {"image_size": 16, "epochs": 2, "batch_size": 32, "eval_batch_size": 64, "min_steps_per_epoch": 2,
           "val_size": 30}

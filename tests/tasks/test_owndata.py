@@ -371,7 +371,7 @@ def test_the_text_fingerprint_follows_the_content(tmp_path):
 # --- end to end: the real strategies on user data ---------------------------------------------------------------
 def _register(monkeypatch, t):
     from bench.runner import load_task_data
-    from tests.tiny import register
+    from tests.helpers.tiny import register
 
     register(monkeypatch, "task", t)
     load_task_data.cache_clear()
@@ -380,7 +380,7 @@ def _register(monkeypatch, t):
 def test_vision_strategies_run_on_an_image_folder(tmp_path, fresh_cache, monkeypatch):
     from bench.runner import run_cell
     from tests.test_strategies_vision import cells_for
-    from tests.tiny import TINY_MODEL, check_contract, shapes_images, tiny_weights
+    from tests.helpers.tiny import TINY_MODEL, check_contract, shapes_images, tiny_weights
 
     root = tmp_path / "shapes"
     for side, (x, y) in (("train", shapes_images(300, seed=1)), ("test", shapes_images(90, seed=2))):
@@ -403,8 +403,8 @@ def test_text_strategies_run_on_a_csv(tmp_path, monkeypatch):
     from bench.run import registry
     from bench.runner import run_cell
     from tests.test_text_strategies import cells_for
-    from tests.text_fixtures import sentences, vectors_table, write_word2vec_text
-    from tests.tiny import check_contract
+    from tests.helpers.text_fixtures import sentences, vectors_table, write_word2vec_text
+    from tests.helpers.tiny import check_contract
 
     texts, y = sentences(390, seed=1)
     frame = pd.DataFrame({"review": texts, "sentiment": np.where(y.numpy() == 1, "positive", "negative")})

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 import report
-from tests import fixtures_results as fx
+from tests.helpers import fixtures_results as fx
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
 def _find_chromium() -> str | None:

@@ -311,7 +311,7 @@ def test_transferbench_cli_exit_codes(tmp_path):
     bad = write_results(tmp_path / "bad", {**BASE, GROUPS[0]: steady(0.8)})
     corrupt = tmp_path / "corrupt.parquet"
     corrupt.write_text("garbage")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     codes = {}
     for name, results, base_path in (("good", good, base), ("bad", bad, base), ("corrupt", good, corrupt)):
         proc = subprocess.run([sys.executable, "-m", "bench.cli", "check", str(results), "--baseline", str(base_path),

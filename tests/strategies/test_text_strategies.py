@@ -9,8 +9,8 @@ import torch
 from bench.run import registry
 from bench.run.cell import load_task_data, run_cell
 from bench.run.suite import expand, parse_suite
-from tests.text_fixtures import TinySentiment, tiny_bert, vectors_table, write_word2vec_text
-from tests.tiny import check_contract, register
+from tests.helpers.text_fixtures import TinySentiment, tiny_bert, vectors_table, write_word2vec_text
+from tests.helpers.tiny import check_contract, register
 
 PARAMS = {"epochs": 2, "batch_size": 32, "eval_batch_size": 64, "min_steps_per_epoch": 3, "val_size": 30,
           "max_length": 16}

@@ -34,7 +34,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """The real command in a fresh process: proves no traceback reaches the user."""
     env = dict(os.environ, CI="true")
     return subprocess.run([sys.executable, "-m", "bench.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          env=env | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}, timeout=300)
+                          env=env | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}, timeout=300)
 
 
 def main_inprocess(*args: str, capsys) -> subprocess.CompletedProcess:
