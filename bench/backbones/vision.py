@@ -19,6 +19,7 @@ from torch import nn
 
 from bench.backbones import effnet_lite
 from bench.backbones.base import Backbone, Inputs
+from bench.infra import network
 from bench.infra.cache import cache_dir, sha256_file
 from bench.core.errors import UserError
 from bench.core.task import Split, TaskMetadata
@@ -74,7 +75,8 @@ class TimmBackbone(Backbone):
                 # timm's own loader reads a local file through the pretrained config overlay.
                 return timm.create_model(self.model_name, pretrained=True, num_classes=num_classes,
                                          pretrained_cfg_overlay=dict(file=str(path)))
-            return timm.create_model(self.model_name, pretrained=True, num_classes=num_classes)
+            with network.hub_offline_unless_reachable():  # no minute of retries when offline
+                return timm.create_model(self.model_name, pretrained=True, num_classes=num_classes)
         except (OSError, RuntimeError) as err:
             if path is not None:
                 reason = str(err).splitlines()[0]
