@@ -92,12 +92,15 @@ class CellContext:
 
     # --- the shared steps ---------------------------------------------------------------------------------
     def train_and_test(self, model: nn.Module, groups: list[dict[str, Any]], transform=None,
-                       data: dict[str, TensorData] | None = None) -> Outcome:
-        """Train through the shared loop (model selection on validation), then score the test split once."""
+                       data: dict[str, TensorData] | None = None,
+                       penalty: Callable[[], torch.Tensor] | None = None) -> Outcome:
+        """Train through the shared loop (model selection on validation), then score the test split once.
+
+        ``penalty``: an optional extra loss term added at every step (see ``bench.run.train.fit``)."""
         transform = transform or self.transform
         data = data or {w: self.split(w) for w in ("train", "val", "test")}
         result: FitResult = fit(model, groups, data["train"], data["val"], transform, self.params, self.device,
-                                self.meta.main_metric, self.clock, self.on_epoch, self.generator)
+                                self.meta.main_metric, self.clock, self.on_epoch, self.generator, penalty)
         t0 = time.perf_counter()
         test = evaluate(model, data["test"], transform, int(self.params["eval_batch_size"]), self.precision)
         trainable, total = count_params(model)
