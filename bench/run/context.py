@@ -110,12 +110,14 @@ class CellContext:
                        first_epoch_time_s=result.first_epoch_time_s, trainable_params=trainable, total_params=total,
                        throughput=result.throughput)
 
-    def test_only(self, model: nn.Module) -> Outcome:
-        """Score a model that is not trained on the task's labels (zero-shot)."""
+    def test_only(self, model: nn.Module, transform=None) -> Outcome:
+        """Score a model that is not trained on the task's labels (zero-shot); ``transform`` replaces the
+        backbone's preprocessing (e.g. to invert images first)."""
         t0 = time.perf_counter()
         batch = int(self.params["eval_batch_size"])
-        val = evaluate(model, self.split("val"), self.transform, batch, self.precision)
-        test = evaluate(model, self.split("test"), self.transform, batch, self.precision)
+        transform = transform or self.transform
+        val = evaluate(model, self.split("val"), transform, batch, self.precision)
+        test = evaluate(model, self.split("test"), transform, batch, self.precision)
         trainable, total = count_params(model)
         return Outcome(accuracy=test.accuracy, macro_f1=test.macro_f1, val_accuracy=val.accuracy,
                        eval_time_s=time.perf_counter() - t0, trainable_params=0, total_params=total)
