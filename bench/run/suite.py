@@ -19,6 +19,7 @@ from bench.run import registry
 from bench.backbones import resolve_backbone
 from bench.core.errors import UserError
 from bench.run.params import SHARED, shared_defaults
+from bench.run.pretrain import parse_backbone_entry
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"  # bench/suites
 KEYS = {"name", "description", "tasks", "backbones", "strategies", "seeds", "fractions", "params",
@@ -105,7 +106,8 @@ def parse_suite(raw: Any, default_name: str = "suite", where: str = "suite") -> 
     suite = Suite(
         name=str(raw.get("name", default_name)),
         tasks=[str(t) for t in _as_list(raw["tasks"], "tasks", where)],
-        backbones=[str(b) for b in _as_list(raw["backbones"], "backbones", where)],
+        # A mapping entry is a source-pretrained backbone (bench.run.pretrain); strings are backbone names.
+        backbones=[parse_backbone_entry(b, where) for b in _as_list(raw["backbones"], "backbones", where)],
         strategies=[str(s) for s in _as_list(raw["strategies"], "strategies", where)],
         seeds=_as_list(raw.get("seeds", [0]), "seeds", where),
         fractions=_as_list(raw.get("fractions", [1.0]), "fractions", where),
