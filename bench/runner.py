@@ -21,6 +21,7 @@ from bench.core.errors import UserError
 from bench.execution import make_executor
 from bench.infra.atomic import write_json, write_text
 from bench.infra.provenance import pick_device
+from bench.run.pretrain import record_pretraining, source_specs
 from bench.run.progress import RunProgress
 from bench.run.suite import Cell, Suite, expand
 
@@ -90,6 +91,8 @@ def run_suite(suite: Suite, results_dir: Path, suite_file: Path | None = None, f
               file=sys.stderr)
     todo = [c for c in cells if force or c.key not in done or (retry_errors and done[c.key]["status"] == "error")]
     summary = RunSummary(results_dir, len(cells), len(cells) - len(todo), 0, 0)
+    for spec in source_specs(sorted({c.backbone for c in todo})):  # once, here, before any worker needs the weights
+        record_pretraining(spec, results_dir)
     last_consolidated = 0.0
     with RunProgress(len(todo)) as progress, contextlib.closing(runner.run(todo, suite.name, progress)) as finished:
         if summary.skipped_done:

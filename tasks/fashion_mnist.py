@@ -10,6 +10,21 @@ from bench.core.errors import UserError
 from bench.core.task import Split, Task, TaskData, TaskMetadata
 from tasks._images import data_path_from_env, load_idx_folder, torchvision_download
 
+# Hand map for vision zero-shot: ImageNet-1k class indices (timm.data.ImageNetInfo) per Fashion-MNIST class.
+# ImageNet has no plain shirt, trouser or dress class: the nearest garments stand in for them.
+IMAGENET_MAP: dict[str, tuple[int, ...]] = {
+    "T-shirt/top": (610, 639),  # jersey/T-shirt, maillot/tank suit
+    "Trouser": (608,),  # jean
+    "Pullover": (841, 474),  # sweatshirt, cardigan
+    "Dress": (578, 601, 689, 655),  # gown, hoopskirt, overskirt, miniskirt
+    "Coat": (869, 568, 617),  # trench coat, fur coat, lab coat
+    "Sandal": (774,),  # sandal
+    "Shirt": (834, 906, 697),  # suit, Windsor tie, pajama (collared shirts are worn under the first two)
+    "Sneaker": (770, 630),  # running shoe, loafer
+    "Bag": (748, 414, 636, 728),  # purse, backpack, mailbag, plastic bag
+    "Ankle boot": (514,),  # cowboy boot
+}
+
 
 class FashionMNIST(Task):
     metadata = TaskMetadata(
@@ -20,6 +35,7 @@ class FashionMNIST(Task):
                  "Ankle boot"),
         source="https://github.com/zalandoresearch/fashion-mnist (Xiao, Rasul, Vollgraf 2017)",
         license="MIT",
+        imagenet_map=IMAGENET_MAP,
     )
     assets = ("fashion-mnist",)
 

@@ -12,9 +12,10 @@ def _resolvers():
     """Each resolver returns a Backbone for names it recognises, else None. Text resolvers come first: their names
     (glove-6b-50d, minilm-l6, paths, hub ids) never collide with timm's model names. Imported on first use: the
     backbone modules pull in timm, gensim and transformers."""
-    from bench.backbones import transformer, vision, wordvec
+    from bench.backbones import pretrained_source, transformer, vision, wordvec
 
-    return (wordvec.resolve, transformer.resolve, vision.resolve)
+    # Source-pretrained backbones first: a suite may name one like a timm model (``resnet18``).
+    return (pretrained_source.resolve, wordvec.resolve, transformer.resolve, vision.resolve)
 
 
 @lru_cache(maxsize=None)

@@ -98,7 +98,8 @@ class TransformerBackbone(Backbone):
     # warmup (the strategy's 2e-3 is meant for small convnets and MLPs; not tuned further here).
     defaults = {"full-fine-tune": {"lr": 2e-3, "backbone_lr_mult": 0.02},
                 "partial-freeze": {"lr": 2e-3, "backbone_lr_mult": 0.02},
-                "from-scratch": {"lr": 5e-4}}
+                "from-scratch": {"lr": 5e-4}, "l2-sp": {"lr": 2e-3, "backbone_lr_mult": 0.02},
+                "lp-ft": {"lr": 2e-3, "ft_lr_mult": 0.02}}
 
     def __init__(self, name: str, location: Callable[[], str], local: bool, assets_: tuple[str, ...] = (),
                  source: Callable[[], str] | None = None):

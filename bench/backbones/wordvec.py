@@ -156,7 +156,8 @@ class WordVecBackbone(Backbone):
     modality = "text"
     # The embedding table is the only pretrained stage: partial-freeze freezes it and trains the layers above.
     # The MLP above the vectors is small and new: it takes a larger learning rate than the shared default.
-    defaults = {"partial-freeze": {"trainable_stages": 0, "lr": 5e-3}, "full-fine-tune": {"lr": 5e-3}}
+    defaults = {"partial-freeze": {"trainable_stages": 0, "lr": 5e-3}, "full-fine-tune": {"lr": 5e-3},
+                "l2-sp": {"lr": 5e-3}, "lp-ft": {"lr": 5e-3}}
 
     def __init__(self, name: str, load: Callable[[], Any], assets_: tuple[str, ...] = (),
                  source: Callable[[], str] | None = None, ident: str | None = None):

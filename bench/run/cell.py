@@ -22,6 +22,7 @@ from bench.core.errors import SkipCell, UserError
 from bench.infra import provenance
 from bench.results.schema import CellRecord, new_row, now_iso
 from bench.run import registry
+from bench.run import pretrain  # noqa: F401 - installs the source-pretraining step for source backbones
 from bench.run.context import CellContext
 from bench.run.progress import RunProgress
 from bench.run.suite import Cell
@@ -55,6 +56,7 @@ def run_cell(cell: Cell, suite_name: str, device: torch.device, progress: RunPro
     task = registry.get("task", cell.task)
     backbone = resolve_backbone(cell.backbone)
     row = _start_row(cell, suite_name, device)
+    row["depth"] = getattr(backbone, "depth", None)  # source-pretrained backbones know their architecture's depth
     tb = None
     params = dict(cell.params)
     if device.type == "cuda":

@@ -92,12 +92,15 @@ class CellContext:
 
     # --- the shared steps ---------------------------------------------------------------------------------
     def train_and_test(self, model: nn.Module, groups: list[dict[str, Any]], transform=None,
-                       data: dict[str, TensorData] | None = None) -> Outcome:
-        """Train through the shared loop (model selection on validation), then score the test split once."""
+                       data: dict[str, TensorData] | None = None,
+                       penalty: Callable[[], torch.Tensor] | None = None) -> Outcome:
+        """Train through the shared loop (model selection on validation), then score the test split once.
+
+        ``penalty``: an optional extra loss term added at every step (see ``bench.run.train.fit``)."""
         transform = transform or self.transform
         data = data or {w: self.split(w) for w in ("train", "val", "test")}
         result: FitResult = fit(model, groups, data["train"], data["val"], transform, self.params, self.device,
-                                self.meta.main_metric, self.clock, self.on_epoch, self.generator)
+                                self.meta.main_metric, self.clock, self.on_epoch, self.generator, penalty)
         t0 = time.perf_counter()
         test = evaluate(model, data["test"], transform, int(self.params["eval_batch_size"]), self.precision)
         trainable, total = count_params(model)
@@ -107,12 +110,14 @@ class CellContext:
                        first_epoch_time_s=result.first_epoch_time_s, trainable_params=trainable, total_params=total,
                        throughput=result.throughput)
 
-    def test_only(self, model: nn.Module) -> Outcome:
-        """Score a model that is not trained on the task's labels (zero-shot)."""
+    def test_only(self, model: nn.Module, transform=None) -> Outcome:
+        """Score a model that is not trained on the task's labels (zero-shot); ``transform`` replaces the
+        backbone's preprocessing (e.g. to invert images first)."""
         t0 = time.perf_counter()
         batch = int(self.params["eval_batch_size"])
-        val = evaluate(model, self.split("val"), self.transform, batch, self.precision)
-        test = evaluate(model, self.split("test"), self.transform, batch, self.precision)
+        transform = transform or self.transform
+        val = evaluate(model, self.split("val"), transform, batch, self.precision)
+        test = evaluate(model, self.split("test"), transform, batch, self.precision)
         trainable, total = count_params(model)
         return Outcome(accuracy=test.accuracy, macro_f1=test.macro_f1, val_accuracy=val.accuracy,
                        eval_time_s=time.perf_counter() - t0, trainable_params=0, total_params=total)

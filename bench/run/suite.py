@@ -20,6 +20,7 @@ from bench.run import registry
 from bench.backbones import resolve_backbone
 from bench.core.errors import UserError
 from bench.run.params import SHARED, Param, shared_defaults, strategy_params
+from bench.run.pretrain import parse_backbone_entry
 from bench.run.schema import NAME_PATTERN, validate_document
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"  # bench/suites
@@ -97,7 +98,8 @@ def parse_suite(raw: Any, default_name: str = "suite", where: str = "suite", bas
     if doc.name is None and not re.fullmatch(NAME_PATTERN, default_name):
         default_name = re.sub(r"[^A-Za-z0-9._-]+", "-", default_name).strip(".-") or "suite"
     tasks = [_task_name(entry, where, base_dir) for entry in doc.tasks]
-    backbones = [_backbone_name(entry, where) for entry in doc.backbones]
+    # A mapping entry is a source-pretrained backbone (bench.run.pretrain); strings are backbone names.
+    backbones = [parse_backbone_entry(entry, where) for entry in doc.backbones]
     suite = Suite(name=doc.name or default_name, tasks=tasks, backbones=backbones, strategies=list(doc.strategies),
                   seeds=list(doc.seeds), fractions=[float(f) for f in doc.fractions], params=doc.params,
                   strategy_params=doc.strategy_params, backbone_params=doc.backbone_params,
@@ -122,12 +124,6 @@ def _task_name(entry: Any, where: str, base_dir: Path | None) -> str:
         raise UserError(f"{where}: task name {task.name!r} is taken by a built-in task; give your task another name")
     registry.declare_task(task.spec)
     return task.name
-
-
-def _backbone_name(entry: Any, where: str) -> str:
-    if isinstance(entry, str):
-        return entry
-    raise UserError(f"{where}: backbone entry {entry!r}: give a backbone name (a timm model, glove-6b-50d, ...)")
 
 
 def _check_values(suite: Suite, where: str) -> None:

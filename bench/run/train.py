@@ -160,13 +160,15 @@ def steps_per_epoch(n: int, batch_size: int, min_steps: int) -> int:
 def fit(model: nn.Module, groups: list[dict[str, Any]], train: TensorData, val: TensorData, transform: Transform,
         params: dict[str, Any], device: torch.device, metric: str = "accuracy", clock_start: float | None = None,
         on_epoch: Callable[[dict[str, Any]], None] | None = None,
-        generator: torch.Generator | None = None) -> FitResult:
+        generator: torch.Generator | None = None, penalty: Callable[[], torch.Tensor] | None = None) -> FitResult:
     """Train ``model`` and keep the epoch with the best validation ``metric`` (weights restored at the end).
 
     Args:
         groups: AdamW parameter groups with their ``lr``; frozen parameters are left out.
         transform: per-batch preprocessing on the device (the backbone's), applied before ``model``.
         clock_start: ``time.perf_counter()`` at the start of the cell; curve ``time_s`` counts from it.
+        penalty: an extra loss term added to every step's cross-entropy (e.g. L2-SP's distance to the pretrained
+            weights); called with no arguments, returns a scalar tensor. ``train_loss`` in the curve includes it.
 
     Raises:
         FloatingPointError: the training loss became NaN or infinite (the cell is recorded as an error).
@@ -194,7 +196,8 @@ def fit(model: nn.Module, groups: list[dict[str, Any]], train: TensorData, val: 
                 order = torch.randperm(len(train), generator=generator)
             idx, order = order[:batch].to(device), order[batch:]
             inputs = transform(tuple(t[idx] for t in train.inputs))
-            loss, hits = _train_step(net, optimizer, inputs, train.y[idx], params["label_smoothing"], device, precision)
+            loss, hits = _train_step(net, optimizer, inputs, train.y[idx], params["label_smoothing"], device, precision,
+                                     penalty)
             scheduler.step()
             loss_sum += loss
             correct += hits
@@ -231,10 +234,12 @@ def fit(model: nn.Module, groups: list[dict[str, Any]], train: TensorData, val: 
     return result
 
 
-def _train_step(model, optimizer, inputs, y, label_smoothing, device, precision="auto"):
+def _train_step(model, optimizer, inputs, y, label_smoothing, device, precision="auto", penalty=None):
     with autocast(device, precision):
         logits = model(*inputs)
         loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+    if penalty is not None:  # outside autocast: a sum of squares over millions of weights wants fp32
+        loss = loss + penalty()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

@@ -19,8 +19,8 @@ import yaml
 from bench import results
 from bench.runner import run_suite
 from bench.run.suite import expand, parse_suite
-from tests.test_executors import ROOT, cell_rows, executor_kwargs, probes
-from tests.test_executors import plugin_env, ray_local  # noqa: F401 - module fixtures shared with the contract tests
+from tests.execution.test_executors import ROOT, cell_rows, executor_kwargs, probes
+from tests.execution.test_executors import plugin_env, ray_local  # noqa: F401 - module fixtures shared with the contract tests
 
 # Ray variants cost a Ray start and fresh Ray workers (tens of seconds on 2 cores): in CI the Ray contract tests
 # run by default (tests/test_executors.py); these Ray fault variants run with -m slow.

@@ -379,7 +379,7 @@ def _register(monkeypatch, t):
 
 def test_vision_strategies_run_on_an_image_folder(tmp_path, fresh_cache, monkeypatch):
     from bench.runner import run_cell
-    from tests.test_strategies_vision import cells_for
+    from tests.strategies.test_strategies_vision import cells_for
     from tests.helpers.tiny import TINY_MODEL, check_contract, shapes_images, tiny_weights
 
     root = tmp_path / "shapes"
@@ -402,7 +402,7 @@ def test_vision_strategies_run_on_an_image_folder(tmp_path, fresh_cache, monkeyp
 def test_text_strategies_run_on_a_csv(tmp_path, monkeypatch):
     from bench.run import registry
     from bench.runner import run_cell
-    from tests.test_text_strategies import cells_for
+    from tests.strategies.test_text_strategies import cells_for
     from tests.helpers.text_fixtures import sentences, vectors_table, write_word2vec_text
     from tests.helpers.tiny import check_contract
 
