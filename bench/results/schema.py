@@ -22,6 +22,8 @@ COLUMNS = [
 ]
 JSON_COLUMNS = ("params", "curve", "versions")
 STATUSES = ("ok", "error", "skipped")
+# What the report and the regression gate cannot do without: a results file lacking one is refused in one line.
+REQUIRED_COLUMNS = ("cell", "task", "backbone", "strategy", "seed", "fraction", "status")
 
 
 class CellLike(Protocol):
