@@ -19,10 +19,11 @@ from bench.run import registry
 from bench.backbones import resolve_backbone
 from bench.core.errors import UserError
 from bench.run.params import SHARED, shared_defaults
+from bench.run.search import SearchSpec, parse_budget, parse_search, split_overrides
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"  # bench/suites
 KEYS = {"name", "description", "tasks", "backbones", "strategies", "seeds", "fractions", "params",
-        "strategy_params", "backbone_params", "check"}
+        "strategy_params", "backbone_params", "check", "search", "budget"}
 REQUIRED = ("tasks", "backbones", "strategies")
 
 
@@ -35,15 +36,24 @@ class Cell:
     fraction: float
     params: dict[str, Any] = field(hash=False)
     versions: tuple[str, str] = ("1", "1")  # (task plugin version, strategy plugin version)
+    # Hyperparameter search (bench.run.search): a 'search' trial or a 'final' cell. Only a trial's role and number
+    # enter the key, so suites without search keep their keys; the selection notes are carried to the row only.
+    role: str = "final"
+    trial: int | None = None
+    selected_from: str | None = field(default=None, compare=False)
+    search_note: str | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
         ident = {"task": self.task, "backbone": self.backbone, "strategy": self.strategy, "seed": self.seed,
                  "fraction": self.fraction, "params": self.params, "plugin_versions": list(self.versions)}
+        if self.role == "search":
+            ident |= {"role": self.role, "trial": self.trial}
         return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def label(self) -> str:
-        return f"{self.task} · {self.backbone} · {self.strategy} · f={self.fraction:g} · seed={self.seed}"
+        trial = f" · trial {self.trial}" if self.role == "search" else ""
+        return f"{self.task} · {self.backbone} · {self.strategy} · f={self.fraction:g} · seed={self.seed}{trial}"
 
 
 @dataclass
@@ -60,6 +70,8 @@ class Suite:
     backbone_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
     check: dict[str, Any] = field(default_factory=dict)
+    search: SearchSpec | None = None  # bench.run.search: the same search for every strategy, then every seed
+    budget_steps: int | None = None  # optimizer steps per trained cell (epochs follow from the train size)
 
 
 def find_suite_file(spec: str) -> Path:
@@ -144,6 +156,9 @@ def parse_suite(raw: Any, default_name: str = "suite", where: str = "suite") -> 
         registry.get("strategy", name)
     for name in suite.backbones:
         resolve_backbone(name)
+    suite.strategy_params, overrides = split_overrides(suite.strategy_params)
+    suite.search = parse_search(raw.get("search"), where, suite.strategies, overrides)
+    suite.budget_steps = parse_budget(raw.get("budget"), where)
     for name, grid in suite.strategy_params.items():
         if name not in suite.strategies:
             raise UserError(f"{where}: strategy_params names {name!r}, which is not in 'strategies'")
@@ -183,6 +198,8 @@ def expand(suite: Suite) -> list[Cell]:
                 base = (shared_defaults() | {k: v[0] for k, v in strategy.parameters.items()}
                         | backbone.defaults.get("*", {}) | backbone.defaults.get(strategy_name, {}) | suite.params
                         | _own(suite.backbone_params.get(backbone_name, {}), strategy.parameters))
+                if suite.budget_steps is not None:
+                    base = base | {"budget_steps": suite.budget_steps}
                 own = {k: v for k, v in strategy.parameters.items() if isinstance(v, list) and len(v) > 1}
                 for point in _grid(own | suite.strategy_params.get(strategy_name, {})):
                     params = base | point
