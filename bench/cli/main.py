@@ -53,6 +53,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_summary(args: argparse.Namespace) -> int:
+    from bench.results import load_results
+    from report.summary import print_summary
+
+    print_summary(load_results(args.results_dir))  # the verdict counts final rows only, not search trials
+    return 0
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad argument in one line (argparse's default prints the whole usage first)."""
 
@@ -128,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results_dir", help="results directory (results/<suite>)")
     p.add_argument("-o", "--output", help="HTML file (default: RESULTS_DIR/report.html)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("summary", help="print the verdict of a results directory (tables per group, ranks)")
+    p.add_argument("results_dir", help="results directory (results/<suite>)")
+    p.set_defaults(func=cmd_summary)
 
     from bench.cli import gate as cli_check  # the regression gate's `check` and `baseline` commands
 

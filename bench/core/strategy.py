@@ -29,6 +29,9 @@ class Strategy(ABC):
     version = "1"  # bump when the strategy's behaviour changes: it is part of every cell key
     parameters: dict[str, list[Any]] = {}
     modalities: tuple[str, ...] = ("vision", "text")
+    # What a suite's ``search:`` may tune for this strategy: None means every shared parameter and its own; a
+    # strategy that has none of them (no training, a solved head) declares only what it uses, or ().
+    searchable: tuple[str, ...] | None = None
 
     def skip_reason(self, meta: TaskMetadata, backbone: Backbone) -> str | None:
         """Why this strategy cannot run on this task/backbone (None: it can)."""

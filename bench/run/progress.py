@@ -41,6 +41,12 @@ class RunProgress(AbstractContextManager):
             self.bars.stop()
         return False
 
+    def set_total(self, total: int) -> None:
+        """A run with a search learns its cell count as it goes (recorded trials are skipped round by round)."""
+        self.total = total
+        if self.fancy:
+            self.bars.update(self.cells, total=total)
+
     def start_cell(self, label: str, epochs: int) -> None:
         self.heartbeat = Heartbeat(label, epochs, f"[{self.done + 1}/{self.total}] ")
         if self.fancy:
