@@ -181,7 +181,8 @@ def context(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> di
     summary, board, metrics, norm = data.summary, data.leaderboard, data.transfer, data.frame
     tasks = sorted(set(board["task"]))
     missing = metrics.loc[~metrics["baseline"].astype(bool), tables.GROUP].drop_duplicates()
-    from report import verdict_html  # here, not at the top: verdict_html builds on this module's Cell/Table
+    # Here, not at the top: these two build on this module's Cell/Table.
+    from report import estimates_html, verdict_html
     return {
         "title": "transferbench report" + (f" — {', '.join(summary['suites'])}" if summary["suites"] else ""),
         "meta": meta, "summary": summary,
@@ -196,6 +197,7 @@ def context(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> di
                   "alpha": stats.NEGATIVE_TRANSFER_ALPHA, "confidence": stats.CONFIDENCE},
         "exports": meta.get("exports", {}),
         "verdict": verdict_html.section(norm),
+        "estimates": estimates_html.section(data.estimates) if data.estimates is not None else None,
     }
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bench.results import seedstats as stats
+from report import estimates
 
 BASELINE = "from-scratch"
 # Known strategies first, in the order the lectures introduce them; anything newer follows alphabetically.
@@ -277,17 +278,22 @@ class ReportTables:
     curves: pd.DataFrame
     errors: pd.DataFrame
     skipped: pd.DataFrame
+    estimates: estimates.EstimateTables | None = None  # transferability estimates (role "estimate" rows)
 
     def exports(self) -> dict[str, pd.DataFrame]:
         """CSV name suffix → table, as written next to the HTML."""
         both = pd.concat([self.errors.assign(status="error"), self.skipped.assign(status="skipped")],
                          ignore_index=True)
-        return {"leaderboard": self.leaderboard, "transfer_metrics": self.transfer,
-                "learning_curves": self.curves, "failures": both}
+        out = {"leaderboard": self.leaderboard, "transfer_metrics": self.transfer,
+               "learning_curves": self.curves, "failures": both}
+        if self.estimates is not None and not self.estimates.empty:
+            out |= {"estimates": self.estimates.scores, "estimate_correlations": self.estimates.correlations}
+        return out
 
 
 def compute(frame: pd.DataFrame, planned: list[str] | None = None) -> ReportTables:
     """All report tables from a results frame (as ``bench.results.load_results`` returns it)."""
-    norm = normalize(frame)
+    norm = normalize(estimates.final_only(frame))  # estimate rows have their own section, never these tables
     return ReportTables(norm, run_summary(norm, planned), leaderboard(norm), transfer_metrics(norm),
-                        curve_summary(norm), failures(norm, "error"), failures(norm, "skipped"))
+                        curve_summary(norm), failures(norm, "error"), failures(norm, "skipped"),
+                        estimates.compute(frame))
