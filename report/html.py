@@ -118,7 +118,8 @@ def _delta_cell(mean: float, delta: float, low: float, high: float, baseline: bo
 
 def transfer_table(task: str, metrics: pd.DataFrame) -> Table:
     headers = [("backbone", ""), ("strategy", ""), ("fraction", ""), ("n", "seeds (strategy / from-scratch)"),
-               ("jumpstart", "val accuracy after epoch 1; Δ vs from-scratch with 95% Welch CI"),
+               ("jumpstart", "val accuracy before training (epoch 0) when recorded, else after epoch 1; "
+                "Δ vs from-scratch with 95% Welch CI"),
                ("slope", f"mean val-accuracy gain per epoch over the first {stats.SLOPE_EPOCHS} epochs"),
                ("asymptote", "val accuracy at the selected epoch"),
                ("time to threshold", "wall seconds to reach the threshold; seeds that reached it"),
@@ -181,7 +182,8 @@ def context(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> di
     summary, board, metrics, norm = data.summary, data.leaderboard, data.transfer, data.frame
     tasks = sorted(set(board["task"]))
     missing = metrics.loc[~metrics["baseline"].astype(bool), tables.GROUP].drop_duplicates()
-    from report import verdict_html  # here, not at the top: verdict_html builds on this module's Cell/Table
+    from report import budget, sensitivity, verdict_html  # not at the top: they build on this module's Cell/Table
+    every_row = data.all_rows if data.all_rows is not None else norm
     return {
         "title": "transferbench report" + (f" — {', '.join(summary['suites'])}" if summary["suites"] else ""),
         "meta": meta, "summary": summary,
@@ -196,6 +198,8 @@ def context(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> di
                   "alpha": stats.NEGATIVE_TRANSFER_ALPHA, "confidence": stats.CONFIDENCE},
         "exports": meta.get("exports", {}),
         "verdict": verdict_html.section(norm),
+        "budget": budget.html_tables(data.budget) if data.budget is not None else [],
+        "sensitivity": sensitivity.sensitivity_plots(every_row, figures.strategy_colors(list(every_row["strategy"]))),
     }
 
 
