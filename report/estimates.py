@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bench.results.roles import final_only
+
 ROLE = "estimate"
 ESTIMATORS = {"logme": "LogME", "h_score": "H-score", "nce": "NCE", "leep": "LEEP"}
 TRAINED = ("feature-extraction", "full-fine-tune")  # the strategies whose accuracy a pretrained model predicts
@@ -26,11 +28,6 @@ SCORE_COLUMNS = ["task", "backbone", "base_backbone", "random_init", "fraction",
                  *ESTIMATORS, "n_estimate_samples", "wall_time_s", "source_head", "note"]
 CORRELATION_COLUMNS = ["task", "strategy", "fraction", "metric", "estimator", "n_backbones", "backbones", "tau",
                        "tau_p", "weighted_tau", "note"]
-
-
-def final_only(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows whose ``role`` is ``final`` (a row without one is final): what the other report tables read."""
-    return frame[frame["role"].fillna("final") == "final"] if "role" in frame.columns else frame
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,8 @@ def _delta_cell(mean: float, delta: float, low: float, high: float, baseline: bo
 
 def transfer_table(task: str, metrics: pd.DataFrame) -> Table:
     headers = [("backbone", ""), ("strategy", ""), ("fraction", ""), ("n", "seeds (strategy / from-scratch)"),
-               ("jumpstart", "val accuracy after epoch 1; Δ vs from-scratch with 95% Welch CI"),
+               ("jumpstart", "val accuracy before training (epoch 0) when recorded, else after epoch 1; "
+                "Δ vs from-scratch with 95% Welch CI"),
                ("slope", f"mean val-accuracy gain per epoch over the first {stats.SLOPE_EPOCHS} epochs"),
                ("asymptote", "val accuracy at the selected epoch"),
                ("time to threshold", "wall seconds to reach the threshold; seeds that reached it"),
@@ -181,8 +182,9 @@ def context(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> di
     summary, board, metrics, norm = data.summary, data.leaderboard, data.transfer, data.frame
     tasks = sorted(set(board["task"]))
     missing = metrics.loc[~metrics["baseline"].astype(bool), tables.GROUP].drop_duplicates()
-    # Here, not at the top: these two build on this module's Cell/Table.
-    from report import estimates_html, verdict_html
+    # Here, not at the top: these build on this module's Cell/Table.
+    from report import budget, estimates_html, sensitivity, verdict_html
+    every_row = data.all_rows if data.all_rows is not None else norm
     return {
         "title": "transferbench report" + (f" — {', '.join(summary['suites'])}" if summary["suites"] else ""),
         "meta": meta, "summary": summary,
@@ -198,6 +200,8 @@ def context(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> di
         "exports": meta.get("exports", {}),
         "verdict": verdict_html.section(norm),
         "estimates": estimates_html.section(data.estimates) if data.estimates is not None else None,
+        "budget": budget.html_tables(data.budget) if data.budget is not None else [],
+        "sensitivity": sensitivity.sensitivity_plots(every_row, figures.strategy_colors(list(every_row["strategy"]))),
     }
 
 

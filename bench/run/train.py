@@ -23,6 +23,11 @@ from torch import nn
 from bench.backbones.base import Inputs
 
 Transform = Callable[[Inputs], Inputs]
+# On the CPU a no-grad forward pass over 256 images costs ~2.5x more per image than over 64 (the activations no
+# longer fit in cache; tf_efficientnet_lite0 at 64 px, `python -m bench.tools.loop_bench`, see bench/PERF.md), so
+# evaluation runs in chunks of at most this many samples there. Eval mode treats samples independently: the same
+# predictions, up to float rounding.
+CPU_EVAL_CHUNK = 64
 
 
 @dataclass
@@ -84,9 +89,10 @@ def predict(model: nn.Module, data: TensorData, transform: Transform, batch_size
     """Logits for every sample, in order, as float32 on the data's device."""
     model.eval()
     device = data.y.device
+    step = min(batch_size, CPU_EVAL_CHUNK) if device.type == "cpu" else batch_size
     out = []
-    for start in range(0, len(data), batch_size):
-        batch = tuple(t[start:start + batch_size] for t in data.inputs)
+    for start in range(0, len(data), step):
+        batch = tuple(t[start:start + step] for t in data.inputs)
         with autocast(device, precision):
             out.append(model(*transform(batch)).float())
     return torch.cat(out) if out else torch.empty(0)
