@@ -198,6 +198,13 @@ def fit(model: nn.Module, groups: list[dict[str, Any]], train: TensorData, val: 
     result = FitResult()
     best_state, best_score, patience_left = None, -1.0, params.get("patience")
     order = torch.empty(0, dtype=torch.long)
+    # Epoch 0: the skill before any training step ("higher start" is measured here, not after one epoch). It is
+    # a point of the curve, not a candidate for model selection: the product of a trained strategy is trained.
+    t1 = time.perf_counter()
+    before = evaluate(model, val, transform, int(params["eval_batch_size"]), precision)
+    result.eval_time_s += time.perf_counter() - t1
+    result.curve.append({"epoch": 0, "val_accuracy": before.accuracy, "val_macro_f1": before.macro_f1,
+                         "epoch_time_s": 0.0, "time_s": time.perf_counter() - clock_start})
     for epoch in range(1, epochs + 1):
         model.train()
         sync(device)
