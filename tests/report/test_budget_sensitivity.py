@@ -10,7 +10,7 @@ import pytest
 
 import report
 from report import budget, figures, sensitivity, tables, verdict
-from tests import fixtures_results as fx
+from tests.helpers import fixtures_results as fx
 
 
 def search_row(strategy: str, trial: int, lr: float, val: float, seed: int = 0, **extra) -> dict:
