@@ -29,6 +29,9 @@ class Strategy(ABC):
     version = "1"  # bump when the strategy's behaviour changes: it is part of every cell key
     parameters: dict[str, list[Any]] = {}
     modalities: tuple[str, ...] = ("vision", "text")
+    # What a cell of this strategy needs besides its target task: ("source",) = a second task, named by the
+    # strategy's ``source`` parameter (domain adaptation, multi-task; checked when the suite is read).
+    needs: tuple[str, ...] = ()
 
     def skip_reason(self, meta: TaskMetadata, backbone: Backbone) -> str | None:
         """Why this strategy cannot run on this task/backbone (None: it can)."""

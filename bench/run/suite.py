@@ -22,6 +22,7 @@ from bench.core.errors import UserError
 from bench.run.params import SHARED, Param, shared_defaults, strategy_params
 from bench.run.pretrain import parse_backbone_entry
 from bench.run.schema import NAME_PATTERN, validate_document
+from bench.run.sources import check_sources
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"  # bench/suites
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def parse_suite(raw: Any, default_name: str = "suite", where: str = "suite", bas
     for name in suite.backbones:
         resolve_backbone(name)
     _check_values(suite, where)
+    check_sources(suite, where)  # strategies that learn from a second task (bench.run.sources)
     return suite
 
 
