@@ -1,5 +1,6 @@
 """Run a suite (the orchestrator): expand it into cells, skip the recorded ones, hand the rest to an executor,
-record every outcome.
+record every outcome. With a hyperparameter search the run goes in rounds (``bench.search_runner``: trials in
+waves, then the selected configuration on every seed); without one it is a single round of every cell.
 
 What one cell does lives in ``bench.run.cell``; where cells run in ``bench.execution``. This module is the only
 writer of a results directory while a run is going: interrupting and rerunning resumes, finished cells are read
@@ -24,10 +25,12 @@ from bench.infra.provenance import pick_device
 from bench.run.pretrain import record_pretraining, source_specs
 from bench.run.progress import RunProgress
 from bench.run.suite import Cell, Suite, expand
+from bench.search_runner import SearchPlan
 
 
 def select(cells: list[Cell], only: list[str]) -> list[Cell]:
-    """Keep cells matching every ``KEY=VALUE`` (keys: task, backbone, strategy, seed, fraction, or a parameter)."""
+    """Keep cells matching every ``KEY=VALUE`` (keys: task, backbone, strategy, role, seed, fraction, or a
+    parameter; ``role=search`` runs the searches only)."""
     for item in only:
         key, sep, value = item.partition("=")
         if not sep:
@@ -35,7 +38,7 @@ def select(cells: list[Cell], only: list[str]) -> list[Cell]:
         known = any(key in c.params for c in cells)
 
         def matches(cell: Cell, key=key, value=value, item=item, known=known) -> bool:
-            if key in ("task", "backbone", "strategy"):
+            if key in ("task", "backbone", "strategy", "role"):
                 return getattr(cell, key) == value
             actual = getattr(cell, key) if key in ("seed", "fraction") else cell.params.get(key, KeyError)
             if actual is KeyError:  # a parameter of other strategies (e.g. source) filters those cells out
@@ -83,7 +86,8 @@ def run_suite(suite: Suite, results_dir: Path, suite_file: Path | None = None, f
     """
     runner = make_executor(executor, device, workers, ray_address, cell_timeout, retries)
     pick_device(device)  # a bad --device fails here, before any worker starts
-    cells = select(expand(suite), only or [])
+    plan = SearchPlan(suite, expand(suite), lambda cells: select(cells, only or []), runner.parallelism)
+    cells = plan.next_round({})
     if not cells:
         raise UserError("no cells match the --only filters; drop or correct them")
     prepare_results_dir(suite, suite_file, results_dir, cells)
@@ -92,20 +96,39 @@ def run_suite(suite: Suite, results_dir: Path, suite_file: Path | None = None, f
     if damaged:
         print(f"warning: {len(damaged)} damaged cell file(s) will be recomputed: {', '.join(damaged[:5])}",
               file=sys.stderr)
-    todo = [c for c in cells if force or c.key not in done or (retry_errors and done[c.key]["status"] == "error")]
-    summary = RunSummary(results_dir, len(cells), len(cells) - len(todo), 0, 0)
-    for spec in source_specs(sorted({c.backbone for c in todo})):  # once, here, before any worker needs the weights
-        record_pretraining(spec, results_dir)
+    summary = RunSummary(results_dir, 0, 0, 0, 0)
+    planned = plan.size()
+    with RunProgress(planned) as progress:
+        while cells:
+            todo = [c for c in cells
+                    if force or c.key not in done or (retry_errors and done[c.key]["status"] == "error")]
+            summary.total += len(cells)
+            summary.skipped_done += len(cells) - len(todo)
+            progress.set_total(planned - summary.skipped_done)
+            if summary.skipped_done and summary.total == len(cells):  # the first round
+                progress.note(f"{summary.skipped_done} of {len(cells)} cells already recorded in {results_dir}; "
+                              "running the rest (--force to recompute)")
+            for spec in source_specs(sorted({c.backbone for c in todo})):  # before any worker needs the weights
+                record_pretraining(spec, results_dir)
+            _run_round(runner, todo, suite.name, results_dir, done, summary, progress)
+            cells = plan.next_round(done)
+            if cells:  # the search decides the next cells: the plan grows as it goes
+                write_json(results_dir / "plan.json", {"suite": suite.name, "cells": plan.issued})
+    results.consolidate_locked(results_dir)
+    return summary
+
+
+def _run_round(runner, todo: list[Cell], suite_name: str, results_dir: Path, done: dict[str, dict[str, Any]],
+               summary: RunSummary, progress: RunProgress) -> None:
+    """Run ``todo`` with the executor and record every row (also into ``done``, which the next round reads)."""
     last_consolidated = 0.0
-    with RunProgress(len(todo)) as progress, contextlib.closing(runner.run(todo, suite.name, progress)) as finished:
-        if summary.skipped_done:
-            progress.note(f"{summary.skipped_done} of {len(cells)} cells already recorded in {results_dir}; "
-                          "running the rest (--force to recompute)")
+    with contextlib.closing(runner.run(todo, suite_name, progress)) as finished:
         for cell, record in finished:
             row = record.row
             if record.traceback:
                 write_text(results_dir / "logs" / f"{cell.key}.txt", record.traceback)
             results.write_row(results_dir, row)
+            done[cell.key] = row
             # The tables are rebuilt from cells/ (the source of truth) at most once a second: with many fast
             # workers, rebuilding after every row would cost more than the cells.
             if time.monotonic() - last_consolidated >= 1.0:
@@ -114,8 +137,6 @@ def run_suite(suite: Suite, results_dir: Path, suite_file: Path | None = None, f
             summary.ran += 1
             summary.failed += row["status"] == "error"
             progress.end_cell(cell.label(), row["status"], _detail(row))
-    results.consolidate_locked(results_dir)
-    return summary
 
 
 def _detail(row: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ class FeatureExtraction(Strategy):
     version = "2"  # 1: a linear head trained by the shared SGD loop for `epochs`
     # None: bench.run.probe's default grid, chosen on validation; a number fixes the strength; a nested list is a grid.
     parameters = {"probe_l2": [None]}
+    searchable = ()  # no learning rate or epochs: the L2 strength is chosen on validation by the solver itself
 
     def run(self, ctx):
         t0 = time.perf_counter()

@@ -13,6 +13,7 @@ class ZeroShot(Strategy):
     name = "zero-shot"
     description = "no training: class scores from the pretrained model and the task's class names / prompts"
     parameters = {"invert": [False]}
+    searchable = ()  # nothing is trained: a search would run the same cell several times
 
     def run(self, ctx):
         if not ctx.meta.classes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench.infra import assets
 from bench.run import registry
-from bench.run.params import SHARED
+from bench.run.params import SHARED, Param, strategy_params
 from bench.run.suite import SUITES_DIR
 
 TEXT_BACKBONES = {
@@ -14,14 +14,19 @@ TEXT_BACKBONES = {
 }
 
 
+def _param_line(key: str, spec: Param) -> str:
+    grid = f", grid {list(spec.grid)}" if len(spec.grid) > 1 else ""
+    text = f"    {key:22s} {spec.allowed()}, default {spec.default!r}{grid}"
+    return text + (f": {spec.help}" if spec.help else "")
+
+
 def _strategies() -> list[str]:
     lines = ["strategies:"]
     for name, s in registry.plugins("strategy").items():
-        params = ", ".join(f"{k}={v[0]!r}" + (f" (grid {v})" if len(v) > 1 else "")
-                           for k, v in s.parameters.items())
-        lines.append(f"  {name:20s} {s.description}" + (f"\n  {'':20s} parameters: {params}" if params else ""))
-    lines.append("shared parameters (suite `params`):")
-    lines += [f"  {k:20s} {desc} (default {default!r})" for k, (default, desc) in SHARED.items()]
+        lines.append(f"  {name:20s} {s.description}")
+        lines += [_param_line(k, spec) for k, spec in strategy_params(s).items()]
+    lines.append("shared parameters (suite `params`, or per strategy under `strategy_params`):")
+    lines += [_param_line(k, spec) for k, spec in SHARED.items()]
     return lines
 
 

@@ -33,7 +33,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     suite_file = find_suite_file(args.suite)
     suite = load_suite(str(suite_file))
-    results_dir = Path(args.results or Path("results") / suite.name)
+    results_dir = writable_dir(Path(args.results or Path("results") / suite.name).expanduser())
     summary = run_suite(suite, results_dir, suite_file, force=args.force, retry_errors=args.retry_errors,
                         only=args.only, device=args.device, executor=args.executor, workers=args.workers,
                         ray_address=args.ray_address, cell_timeout=args.cell_timeout, retries=args.retries)
@@ -53,8 +53,50 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_summary(args: argparse.Namespace) -> int:
+    from bench.results import load_results
+    from report.summary import print_summary
+
+    print_summary(load_results(args.results_dir))  # the verdict counts final rows only, not search trials
+    return 0
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line (argparse's default prints the whole usage first)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: give at least 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text}: give a positive number of seconds")
+    return value
+
+
+def writable_dir(path: Path) -> Path:
+    """Create ``path`` (a results directory) or say in one line why it cannot be one."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".transferbench-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"--results {path}: cannot write there ({err.strerror or type(err).__name__}); "
+                        "give a writable directory") from None
+    return path
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="transferbench", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="transferbench", description=__doc__.splitlines()[0])
     parser.add_argument("--cache-dir", help="cache for assets, weights and features (default: $TRANSFERBENCH_CACHE "
                         "or the user cache folder)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -80,10 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", action="store_true", help="write RESULTS/report.html at the end")
     p.add_argument("--executor", choices=["local", "process", "ray"], default="local",
                    help="where cells run: this process (default), a pool of worker processes, or Ray")
-    p.add_argument("--workers", type=int, metavar="N", help="parallel cells (default: one per GPU, else per CPU core)")
+    p.add_argument("--workers", type=positive_int, metavar="N",
+                   help="parallel cells (default: one per GPU, else per CPU core)")
     p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join, e.g. 'auto' after 'ray start --head' "
                    "(default: start a local Ray instance for this run)")
-    p.add_argument("--cell-timeout", type=float, metavar="SECONDS",
+    p.add_argument("--cell-timeout", type=positive_float, metavar="SECONDS",
                    help="stop a cell after this long and record it as an error row")
     p.add_argument("--retries", type=int, default=1, metavar="N",
                    help="rerun a cell whose worker process died (killed, crashed) up to N times (default: 1)")
@@ -94,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="HTML file (default: RESULTS_DIR/report.html)")
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser("summary", help="print the verdict of a results directory (tables per group, ranks)")
+    p.add_argument("results_dir", help="results directory (results/<suite>)")
+    p.set_defaults(func=cmd_summary)
+
     from bench.cli import gate as cli_check  # the regression gate's `check` and `baseline` commands
 
     cli_check.add_parsers(sub)
@@ -102,8 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         if args.cache_dir:
             from bench.infra.cache import set_cache_dir
 

@@ -32,6 +32,9 @@ class Strategy(ABC):
     # What a cell of this strategy needs besides its target task: ("source",) = a second task, named by the
     # strategy's ``source`` parameter (domain adaptation, multi-task; checked when the suite is read).
     needs: tuple[str, ...] = ()
+    # What a suite's ``search:`` may tune for this strategy: None means every shared parameter and its own; a
+    # strategy that has none of them (no training, a solved head) declares only what it uses, or ().
+    searchable: tuple[str, ...] | None = None
 
     def skip_reason(self, meta: TaskMetadata, backbone: Backbone) -> str | None:
         """Why this strategy cannot run on this task/backbone (None: it can)."""

@@ -48,6 +48,11 @@ class Executor(ABC):
             raise UserError(f"--retries {retries}: give 0 or more")
         self.device, self.workers, self.cell_timeout, self.retries = device, workers, cell_timeout, retries
 
+    @property
+    def parallelism(self) -> int:
+        """How many cells run at once (a hyperparameter search asks Optuna for that many trials per wave)."""
+        return self.workers or os.cpu_count() or 1
+
     @abstractmethod
     def run(self, cells: list[Cell], suite_name: str, progress: RunProgress) -> Iterator[Result]:
         """Run ``cells`` and yield ``(cell, record)`` for each one, failed ones included (as error rows)."""

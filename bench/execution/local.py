@@ -18,6 +18,8 @@ class LocalExecutor(Executor):
     ``make_executor`` hands ``local`` with ``--cell-timeout`` to a one-worker process pool instead.
     """
 
+    parallelism = 1
+
     def run(self, cells: list[Cell], suite_name: str, progress: RunProgress) -> Iterator[Result]:
         dev = pick_device(self.device)
         for cell in cells:

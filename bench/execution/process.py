@@ -89,6 +89,10 @@ class ProcessExecutor(Executor):
         self.gpus = _gpu_count(self.device)
         self.size = self.workers or self.gpus or os.cpu_count() or 1
 
+    @property
+    def parallelism(self) -> int:
+        return self.size
+
     def run(self, cells: list[Cell], suite_name: str, progress: RunProgress) -> Iterator[Result]:
         # "spawn": a fresh interpreter per worker; forking a parent that has torch threads running can deadlock.
         ctx = mp.get_context("spawn")

@@ -19,9 +19,12 @@ COLUMNS = [
     "trainable_params", "total_params", "peak_mem_mb", "throughput", "batch_size_used",
     "n_train", "n_val", "n_test", "modality", "main_metric", "data_source", "weights_source",
     "device", "versions", "git_sha", "started_at", "finished_at",
+    "role", "trial", "selected_from", "search_note", "budget_steps", "val_macro_f1",  # search (bench.run.search)
 ]
 JSON_COLUMNS = ("params", "curve", "versions")
 STATUSES = ("ok", "error", "skipped")
+# What the report and the regression gate cannot do without: a results file lacking one is refused in one line.
+REQUIRED_COLUMNS = ("cell", "task", "backbone", "strategy", "seed", "fraction", "status")
 
 
 class CellLike(Protocol):
@@ -57,4 +60,8 @@ def new_row(cell: CellLike, suite_name: str, modality: str, main_metric: str, pr
         "strategy": cell.strategy, "seed": cell.seed, "fraction": cell.fraction, "params": cell.params,
         "modality": modality, "main_metric": main_metric, **provenance, "started_at": now_iso(),
         "status": "ok", "error": None, "curve": [],
+        # Search: a trial ('search') or a 'final' cell; finals name the trial they took their configuration from.
+        "role": getattr(cell, "role", "final"), "trial": getattr(cell, "trial", None),
+        "selected_from": getattr(cell, "selected_from", None), "search_note": getattr(cell, "search_note", None),
+        "budget_steps": cell.params.get("budget_steps"),
     }

@@ -31,7 +31,7 @@ except ModuleNotFoundError:  # Windows: one runner per results directory there
 from bench.core.errors import UserError
 from bench.infra.atomic import atomic_path, write_json
 
-from bench.results.schema import COLUMNS, JSON_COLUMNS, STATUSES  # noqa: F401 - re-exported
+from bench.results.schema import COLUMNS, JSON_COLUMNS, REQUIRED_COLUMNS, STATUSES  # noqa: F401 - re-exported
 
 
 def cells_dir(results_dir: str | Path) -> Path:
@@ -125,7 +125,11 @@ def load_results(results_dir: str | Path) -> pd.DataFrame:
         except Exception as err:  # pyarrow/pandas raise many types for a damaged file
             raise UserError(f"{path}: not a readable results file ({type(err).__name__}); rerun the suite "
                             "or point at the results directory") from None
-        return to_frame(frame.to_dict("records")) if "cell" in frame.columns else _bad_file(path)
+        missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+        if missing:
+            raise UserError(f"{path}: has no {missing[0]!r} column, so it is not a transferbench results file "
+                            f"(needs {', '.join(REQUIRED_COLUMNS)}); point at the results directory instead")
+        return to_frame(frame.to_dict("records"))
     damaged: list[str] = []
     rows = read_cell_rows(path, on_damaged=lambda p, why: damaged.append(p.name))
     if damaged:
@@ -137,6 +141,3 @@ def load_results(results_dir: str | Path) -> pd.DataFrame:
         raise UserError(f"{path}: no results recorded yet (expected {path / 'cells'}/*.json)")
     return to_frame(list(rows.values()))
 
-
-def _bad_file(path: Path) -> pd.DataFrame:
-    raise UserError(f"{path}: has no 'cell' column, so it is not a transferbench results file")

@@ -24,7 +24,7 @@ from bench.results.schema import CellRecord, new_row, now_iso
 from bench.run import registry
 from bench.run import pretrain  # noqa: F401 - installs the source-pretraining step for source backbones
 from bench.run.context import CellContext
-from bench.run.progress import RunProgress
+from bench.run.progress import Heartbeat, RunProgress, quiet
 from bench.run.suite import Cell
 
 __all__ = ["MIN_BATCH", "first_line", "failure_row", "load_task_data", "run_cell"]
@@ -92,7 +92,9 @@ def _run_with_oom_retry(cell, strategy, task, data, backbone, params, device, pr
     while True:
         try:
             torch.manual_seed(cell.seed)
-            on_epoch = progress.epoch if progress else None
+            # A worker (process pool, Ray) has no progress bar: in CI its log still shows the cell is alive.
+            on_epoch = progress.epoch if progress else (Heartbeat(cell.label(), int(params.get("epochs", 1))).epoch
+                                                        if quiet() else None)
             ctx = CellContext(task, data, backbone, params, cell.seed, cell.fraction, device, on_epoch)
             row.update(ctx.sizes)
             return strategy.run(ctx)

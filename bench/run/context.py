@@ -38,6 +38,7 @@ class Outcome:
     trainable_params: int = 0
     total_params: int = 0
     throughput: float | None = None
+    val_macro_f1: float | None = None  # validation macro-F1 (model selection on tasks whose main metric it is)
 
     @property
     def epochs_run(self) -> int:
@@ -113,7 +114,7 @@ class CellContext:
                        curve=result.curve, best_epoch=result.best_epoch, train_time_s=result.train_time_s,
                        eval_time_s=result.eval_time_s + time.perf_counter() - t0,
                        first_epoch_time_s=result.first_epoch_time_s, trainable_params=trainable, total_params=total,
-                       throughput=result.throughput)
+                       throughput=result.throughput, val_macro_f1=result.best_val.macro_f1)
 
     def test_only(self, model: nn.Module, transform=None) -> Outcome:
         """Score a model that is not trained on the task's labels (zero-shot); ``transform`` replaces the
@@ -125,7 +126,8 @@ class CellContext:
         test = evaluate(model, self.split("test"), transform, batch, self.precision)
         trainable, total = count_params(model)
         return Outcome(accuracy=test.accuracy, macro_f1=test.macro_f1, val_accuracy=val.accuracy,
-                       eval_time_s=time.perf_counter() - t0, trainable_params=0, total_params=total)
+                       eval_time_s=time.perf_counter() - t0, trainable_params=0, total_params=total,
+                       val_macro_f1=val.macro_f1)
 
     def backbone_param_count(self) -> int:
         """Parameters of the pretrained backbone (counted once per process; probes never build it on a cache hit)."""

@@ -22,6 +22,7 @@ from bench.core.errors import UserError
 from bench.run.params import SHARED, Param, shared_defaults, strategy_params
 from bench.run.pretrain import parse_backbone_entry
 from bench.run.schema import NAME_PATTERN, validate_document
+from bench.run.search import SearchSpec, parse_budget, parse_search, split_overrides
 from bench.run.sources import check_sources
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"  # bench/suites
@@ -34,15 +35,24 @@ class Cell:
     fraction: float
     params: dict[str, Any] = field(hash=False)
     versions: tuple[str, str] = ("1", "1")  # (task plugin version, strategy plugin version)
+    # Hyperparameter search (bench.run.search): a 'search' trial or a 'final' cell. Only a trial's role and number
+    # enter the key, so suites without search keep their keys; the selection notes are carried to the row only.
+    role: str = "final"
+    trial: int | None = None
+    selected_from: str | None = field(default=None, compare=False)
+    search_note: str | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
         ident = {"task": self.task, "backbone": self.backbone, "strategy": self.strategy, "seed": self.seed,
                  "fraction": self.fraction, "params": self.params, "plugin_versions": list(self.versions)}
+        if self.role == "search":
+            ident |= {"role": self.role, "trial": self.trial}
         return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def label(self) -> str:
-        return f"{self.task} · {self.backbone} · {self.strategy} · f={self.fraction:g} · seed={self.seed}"
+        trial = f" · trial {self.trial}" if self.role == "search" else ""
+        return f"{self.task} · {self.backbone} · {self.strategy} · f={self.fraction:g} · seed={self.seed}{trial}"
 
 
 @dataclass
@@ -59,6 +69,8 @@ class Suite:
     backbone_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
     check: dict[str, Any] = field(default_factory=dict)
+    search: SearchSpec | None = None  # bench.run.search: the same search for every strategy, then every seed
+    budget_steps: int | None = None  # optimizer steps per trained cell (epochs follow from the train size)
 
 
 def find_suite_file(spec: str) -> Path:
@@ -110,6 +122,10 @@ def parse_suite(raw: Any, default_name: str = "suite", where: str = "suite", bas
             registry.get(kind, name)
     for name in suite.backbones:
         resolve_backbone(name)
+    # The search blocks (bench.run.search) come out of strategy_params before their values are checked.
+    suite.strategy_params, overrides = split_overrides(suite.strategy_params)
+    suite.search = parse_search(doc.search, where, suite.strategies, overrides)
+    suite.budget_steps = parse_budget(doc.budget, where)
     _check_values(suite, where)
     check_sources(suite, where)  # strategies that learn from a second task (bench.run.sources)
     return suite
@@ -186,6 +202,8 @@ def expand(suite: Suite) -> list[Cell]:
                 base = (shared_defaults() | {k: spec.default for k, spec in declared.items()}
                         | backbone.defaults.get("*", {}) | backbone.defaults.get(strategy_name, {}) | suite.params
                         | _own(suite.backbone_params.get(backbone_name, {}), declared))
+                if suite.budget_steps is not None:
+                    base = base | {"budget_steps": suite.budget_steps}
                 own = {k: list(spec.grid) for k, spec in declared.items() if len(spec.grid) > 1}
                 for point in _grid(own | suite.strategy_params.get(strategy_name, {})):
                     params = base | point

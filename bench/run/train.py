@@ -157,6 +157,13 @@ def steps_per_epoch(n: int, batch_size: int, min_steps: int) -> int:
     return max(n // batch_size if n >= batch_size else 1, min_steps)
 
 
+def planned_epochs(params: dict[str, Any], per_epoch: int) -> int:
+    """Epochs to run: ``epochs``, or under a step budget (``budget_steps``, the suite's ``budget: {steps: N}``)
+    as many epochs as make about that many optimizer steps: ``max(1, round(budget_steps / per_epoch))``."""
+    steps = params.get("budget_steps")
+    return max(1, round(int(steps) / per_epoch)) if steps else int(params["epochs"])
+
+
 def fit(model: nn.Module, groups: list[dict[str, Any]], train: TensorData, val: TensorData, transform: Transform,
         params: dict[str, Any], device: torch.device, metric: str = "accuracy", clock_start: float | None = None,
         on_epoch: Callable[[dict[str, Any]], None] | None = None,
@@ -176,7 +183,7 @@ def fit(model: nn.Module, groups: list[dict[str, Any]], train: TensorData, val: 
     clock_start = time.perf_counter() if clock_start is None else clock_start
     batch = min(int(params["batch_size"]), len(train))
     per_epoch = steps_per_epoch(len(train), batch, int(params.get("min_steps_per_epoch", 10)))
-    epochs = int(params["epochs"])
+    epochs = planned_epochs(params, per_epoch)
     optimizer = make_optimizer(groups, params, device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(epochs * per_epoch, params["warmup"]))
     # torch.compile wraps the module; weights stay shared with ``model``, whose state_dict we checkpoint.
