@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import shutil
 import sys
 import time
@@ -110,12 +111,32 @@ def run_suite(suite: Suite, results_dir: Path, suite_file: Path | None = None, f
                               "running the rest (--force to recompute)")
             for spec in source_specs(sorted({c.backbone for c in todo})):  # before any worker needs the weights
                 record_pretraining(spec, results_dir)
+            todo = [c for c in todo if not _reuse_trial(c, results_dir, done)]
             _run_round(runner, todo, suite.name, results_dir, done, summary, progress)
             cells = plan.next_round(done)
             if cells:  # the search decides the next cells: the plan grows as it goes
                 write_json(results_dir / "plan.json", {"suite": suite.name, "cells": plan.issued})
     results.consolidate_locked(results_dir)
     return summary
+
+
+def _reuse_trial(cell: Cell, results_dir: Path, done: dict[str, dict[str, Any]]) -> bool:
+    """Record the selected trial's own row as the final of the seed it ran on, instead of running it again.
+
+    Same parameters and same seed make it the same run (the search trains on the first seed), so the row is copied
+    under the final cell's key with ``role: final``; the other seeds run as usual.
+    """
+    trial = done.get(cell.selected_from or "")
+    if trial is None or trial.get("status") != "ok" or trial.get("seed") != cell.seed:
+        return False
+    if json.dumps(trial.get("params"), sort_keys=True, default=str) != json.dumps(cell.params, sort_keys=True,
+                                                                                   default=str):
+        return False
+    row = dict(trial, cell=cell.key, role="final", trial=None, selected_from=cell.selected_from,
+               search_note=cell.search_note)
+    results.write_row(results_dir, row)
+    done[cell.key] = row
+    return True
 
 
 def _run_round(runner, todo: list[Cell], suite_name: str, results_dir: Path, done: dict[str, dict[str, Any]],

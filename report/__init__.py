@@ -16,7 +16,7 @@ import pandas as pd
 
 from bench.infra.atomic import atomic_path, write_text
 from bench.core.errors import UserError
-from bench.results import cells_dir, load_results, to_frame
+from bench.results import cells_dir, load_results, read_pretraining, to_frame
 from report import html, tables
 
 __all__ = ["build_report", "render_html"]
@@ -100,6 +100,7 @@ def build_report(results_dir: str | Path, output: str | Path | None = None) -> P
         "suite": (plan or {}).get("suite"),
         "generated_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "results_dir": str(results_dir),
+        "pretraining": read_pretraining(base),
         "notes": notes + ([plan_note] if plan_note else []),
         "exports": {f"{name.replace('_', ' ')} (CSV)": file for name, file in exports.items()},
     }

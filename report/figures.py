@@ -129,6 +129,8 @@ def learning_curves(frame: pd.DataFrame, curves: pd.DataFrame, colors: dict) -> 
             panel = block[block["fraction"] == fraction]
             for strategy, line in sorted(panel.groupby("strategy"), key=lambda kv: strategy_sort_key(kv[0])):
                 line = line.sort_values("epoch")
+                if line["epoch"].max() <= 0:
+                    continue  # only the epoch-0 score (zero-shot): drawn as a level by _zero_shot_lines
                 for ax, x in zip(row, ("epoch", "time_mean")):
                     ax.plot(line[x], line["mean"], color=colors[strategy], label=strategy, marker="o", markersize=2.5)
                     band = line["low"].notna()
@@ -137,6 +139,9 @@ def learning_curves(frame: pd.DataFrame, curves: pd.DataFrame, colors: dict) -> 
                 finals.append(f"{strategy} at fraction {fraction:g} ends at {_fmt(line['mean'].iloc[-1])} "
                               f"(n={line['n'].max()})")
             _zero_shot_lines(ok, task, backbone, fraction, row, colors)
+            if (panel["epoch"] == 0).any():  # curves with the before-training point start the axis at 0
+                row[0].set_xlim(left=-0.2)
+                row[1].set_xlim(left=min(0.0, panel["time_mean"].min()))
             row[0].set(xlabel="epoch", ylabel="val accuracy", title=f"label fraction {fraction:g}")
             row[1].set(xlabel="wall time since cell start (s)", ylabel="val accuracy",
                        title=f"label fraction {fraction:g}")
@@ -156,9 +161,10 @@ def learning_curves(frame: pd.DataFrame, curves: pd.DataFrame, colors: dict) -> 
 
 
 def _zero_shot_lines(ok: pd.DataFrame, task: str, backbone: str, fraction: float, row, colors: dict) -> None:
-    """Strategies without a curve (zero-shot) appear as a dashed level at their mean validation accuracy."""
-    cells = ok[(ok["task"] == task) & (ok["backbone"] == backbone) & (ok["fraction"] == fraction)
-               & (ok["_val_curve"].map(len) == 0)]
+    """Strategies that do not train (zero-shot: no curve, or only its epoch-0 point) appear as a dashed level at
+    their mean validation accuracy."""
+    untrained = ok["_epoch_curve"].map(lambda e: not len(e) or bool(np.max(e) <= 0)).astype(bool)
+    cells = ok[(ok["task"] == task) & (ok["backbone"] == backbone) & (ok["fraction"] == fraction) & untrained]
     for strategy, group in cells.groupby("strategy"):
         level = group["val_accuracy"].fillna(group["accuracy"]).mean()
         if math.isfinite(level):

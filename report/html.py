@@ -118,7 +118,8 @@ def _delta_cell(mean: float, delta: float, low: float, high: float, baseline: bo
 
 def transfer_table(task: str, metrics: pd.DataFrame) -> Table:
     headers = [("backbone", ""), ("strategy", ""), ("fraction", ""), ("n", "seeds (strategy / from-scratch)"),
-               ("jumpstart", "val accuracy after epoch 1; Δ vs from-scratch with 95% Welch CI"),
+               ("jumpstart", "val accuracy before training (epoch 0) when recorded, else after epoch 1; "
+                "Δ vs from-scratch with 95% Welch CI"),
                ("slope", f"mean val-accuracy gain per epoch over the first {stats.SLOPE_EPOCHS} epochs"),
                ("asymptote", "val accuracy at the selected epoch"),
                ("time to threshold", "wall seconds to reach the threshold; seeds that reached it"),
@@ -181,7 +182,9 @@ def context(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> di
     summary, board, metrics, norm = data.summary, data.leaderboard, data.transfer, data.frame
     tasks = sorted(set(board["task"]))
     missing = metrics.loc[~metrics["baseline"].astype(bool), tables.GROUP].drop_duplicates()
-    from report import verdict_html  # here, not at the top: verdict_html builds on this module's Cell/Table
+    # Here, not at the top: these build on this module's Cell/Table.
+    from report import budget, depth, estimates_html, sensitivity, verdict_html
+    every_row = data.all_rows if data.all_rows is not None else norm
     return {
         "title": "transferbench report" + (f" — {', '.join(summary['suites'])}" if summary["suites"] else ""),
         "meta": meta, "summary": summary,
@@ -189,14 +192,39 @@ def context(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> di
         "transfer": [transfer_table(t, metrics[metrics["task"] == t]) for t in sorted(set(metrics["task"]))],
         "has_baseline": bool((norm["strategy"] == tables.BASELINE).any()),
         "missing_baseline": [f"{r.task} · {r.backbone} · fraction {r.fraction:g}" for r in missing.itertuples()],
-        "figures": figures.all_figures(norm, board, data.curves),
+        "figures": figures.all_figures(norm, board, data.curves) + depth.gain_vs_depth_plot(norm),
+        "pretraining": pretraining_table(meta.get("pretraining") or []),
         "errors": status_table("Failed cells", data.errors),
         "skipped": status_table("Skipped cells (by design: the strategy does not apply)", data.skipped),
         "stats": {"slope_epochs": stats.SLOPE_EPOCHS, "threshold": stats.THRESHOLD_FRACTION,
                   "alpha": stats.NEGATIVE_TRANSFER_ALPHA, "confidence": stats.CONFIDENCE},
         "exports": meta.get("exports", {}),
         "verdict": verdict_html.section(norm),
+        "estimates": estimates_html.section(data.estimates) if data.estimates is not None else None,
+        "budget": budget.html_tables(data.budget) if data.budget is not None else [],
+        "sensitivity": sensitivity.sensitivity_plots(every_row, figures.strategy_colors(list(every_row["strategy"]))),
     }
+
+
+def pretraining_table(rows: list[dict[str, Any]]) -> Table | None:
+    """Which source each source-pretrained backbone has: task, architecture and depth, epochs, source accuracy."""
+    if not rows:
+        return None
+    columns = [(label, "") for label in ("backbone", "architecture", "depth", "source task", "epochs",
+                                          "source test accuracy", "train time (s)", "weights")]
+    body = [[Cell(str(r.get("backbone", ""))), Cell(str(r.get("arch", ""))), Cell(_num(r.get("depth"), "{:.0f}")),
+             Cell(str(r.get("task", ""))), Cell(_num(r.get("epochs_run"), "{:.0f}")),
+             Cell(_num(r.get("accuracy"), "{:.4f}")), Cell(_num(r.get("train_time_s"), "{:.1f}")),
+             Cell(str(r.get("weights", "")))] for r in rows]
+    return Table("Source pretraining (role pretrain): the weights each source-pretrained backbone starts from",
+                 columns, body)
+
+
+def _num(value: Any, fmt: str) -> str:
+    try:
+        return fmt.format(float(value))
+    except (TypeError, ValueError):
+        return "—"
 
 
 def render(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> str:

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from bench.results import seedstats as stats
+from report import estimates
+from bench.results.roles import FINAL, final_only, is_final, is_role  # noqa: F401 - re-exported
 
 BASELINE = "from-scratch"
 # Known strategies first, in the order the lectures introduce them; anything newer follows alphabetically.
@@ -23,7 +25,7 @@ GROUP = ["task", "backbone", "fraction"]  # one comparison: same task, same back
 NUMERIC = ["seed", "fraction", "accuracy", "macro_f1", "val_accuracy", "best_epoch", "epochs_run", "wall_time_s",
            "train_time_s", "trainable_params", "total_params", "first_epoch_time_s"]
 TEXT = ["cell", "suite", "task", "backbone", "strategy", "status", "error", "device", "git_sha", "versions",
-        "started_at", "finished_at", "main_metric"]
+        "started_at", "finished_at", "main_metric", "role"]
 
 
 def _parse_json(value: Any, default: Any) -> Any:
@@ -37,15 +39,26 @@ def _parse_json(value: Any, default: Any) -> Any:
     return default
 
 
-def _curve_arrays(curve: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(val_accuracy per epoch, time_s per epoch) in epoch order; missing values are NaN."""
+def _curve_arrays(curve: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(val_accuracy, time_s, epoch number) per curve point in epoch order; missing values are NaN.
+
+    A point without an ``epoch`` number counts as the one after the previous point (epoch 1 first), as the
+    loop recorded them before curves could start with an epoch-0 point (the score before any training).
+    """
     epochs = [e for e in _parse_json(curve, []) if isinstance(e, dict)]
-    epochs.sort(key=lambda e: e.get("epoch") or 0)
+    numbers = [e.get("epoch") if isinstance(e.get("epoch"), (int, float)) else i + 1 for i, e in enumerate(epochs)]
+    order = sorted(range(len(epochs)), key=numbers.__getitem__)
+    epochs, numbers = [epochs[i] for i in order], [numbers[i] for i in order]
 
     def column(key: str) -> np.ndarray:
         return np.array([e.get(key) if isinstance(e.get(key), (int, float)) else np.nan for e in epochs], float)
 
-    return column("val_accuracy"), column("time_s")
+    return column("val_accuracy"), column("time_s"), np.array(numbers, float)
+
+
+def curve_start(epochs: np.ndarray) -> int:
+    """Epoch number of a curve's first point: 0 when it has the before-training point, else 1."""
+    return int(epochs[0]) if len(epochs) and np.isfinite(epochs[0]) and epochs[0] == 0 else 1
 
 
 def strategy_sort_key(name: str) -> tuple[int, str]:
@@ -55,7 +68,8 @@ def strategy_sort_key(name: str) -> tuple[int, str]:
 def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy with every column the report reads, numeric columns as floats and curves parsed.
 
-    Adds ``_val_curve`` and ``_time_curve`` (float arrays per row). Works on frames from ``load_results``, from a
+    Adds ``_val_curve``, ``_time_curve`` and ``_epoch_curve`` (float arrays per row), and ``role`` (``final``
+    where missing). Works on frames from ``load_results``, from a
     CSV round trip (JSON as text) or built by hand (lists and dicts, missing columns).
     """
     out = frame.copy()
@@ -69,9 +83,11 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     out["status"] = out["status"].fillna("error")
     for col in ("task", "backbone", "strategy"):
         out[col] = out[col].fillna("?")
+    out.loc[is_final(out), "role"] = FINAL
     arrays = [_curve_arrays(c) for c in out["curve"]]
-    out["_val_curve"] = [a for a, _ in arrays]
-    out["_time_curve"] = [t for _, t in arrays]
+    out["_val_curve"] = [a for a, _, _ in arrays]
+    out["_time_curve"] = [t for _, t, _ in arrays]
+    out["_epoch_curve"] = [e for _, _, e in arrays]
     return out.reset_index(drop=True)
 
 
@@ -171,17 +187,18 @@ def cell_metrics(frame: pd.DataFrame) -> pd.DataFrame:
     out = []
     for _, group in ok.groupby(GROUP, dropna=False, sort=False):
         curves = list(group["_val_curve"])
+        starts = [curve_start(e) for e in group["_epoch_curve"]]
         best = max((np.nanmax(c) for c in curves if np.isfinite(c).any()), default=math.nan)
         threshold = stats.THRESHOLD_FRACTION * best
-        horizon = max((len(c) for c in curves), default=0)
-        for (_, row), curve in zip(group.iterrows(), curves):
+        horizon = max((s + len(c) - 1 for c, s in zip(curves, starts) if len(c)), default=0)  # last epoch
+        for (_, row), curve, start in zip(group.iterrows(), curves, starts):
             fallback = row["val_accuracy"] if math.isfinite(row["val_accuracy"]) else row["accuracy"]
             out.append({
                 "cell": row["cell"], "task": row["task"], "backbone": row["backbone"], "fraction": row["fraction"],
                 "strategy": row["strategy"], "seed": row["seed"], "accuracy": row["accuracy"],
-                "jumpstart": stats.jumpstart(curve), "slope": stats.slope(curve),
-                "asymptote": stats.asymptote(curve, row["best_epoch"]) if len(curve) else fallback,
-                "aulc": stats.area_under_curve(curve, horizon),
+                "jumpstart": stats.jumpstart(curve), "slope": stats.slope(curve, start=start),
+                "asymptote": stats.asymptote(curve, row["best_epoch"], start=start) if len(curve) else fallback,
+                "aulc": stats.area_under_curve(curve, horizon, start=start),
                 "threshold": threshold,
                 "time_to_threshold_s": stats.time_to_threshold(curve, row["_time_curve"], threshold),
             })
@@ -233,7 +250,7 @@ def transfer_metrics(frame: pd.DataFrame) -> pd.DataFrame:
 
 def failures(frame: pd.DataFrame, status: str = "error") -> pd.DataFrame:
     """Rows with the given status (``error`` or ``skipped``) and their message, so nothing fails silently."""
-    cols = ["task", "backbone", "strategy", "fraction", "seed", "cell", "error"]
+    cols = ["task", "backbone", "strategy", "fraction", "seed", "cell", "error", "role"]
     rows = frame.loc[frame["status"] == status, cols].copy()
     rows["error"] = rows["error"].fillna("(no message recorded)")
     return rows.sort_values(cols[:5], kind="stable").reset_index(drop=True)
@@ -251,7 +268,7 @@ def curve_summary(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=GROUP + ["strategy", "epoch", "n", "mean", "low", "high", "time_mean"])
     idx = np.repeat(ok.index.to_numpy(), lengths)
     long = ok.loc[idx, GROUP + ["strategy"]].reset_index(drop=True)
-    long["epoch"] = np.concatenate([np.arange(1, n + 1) for n in lengths if n])
+    long["epoch"] = np.concatenate(list(ok["_epoch_curve"][lengths > 0]))
     long["value"] = np.concatenate(list(ok["_val_curve"][lengths > 0]))
     long["time"] = np.concatenate(list(ok["_time_curve"][lengths > 0]))
     agg = (long.groupby(GROUP + ["strategy", "epoch"], dropna=False, sort=False)
@@ -270,24 +287,41 @@ def curve_summary(frame: pd.DataFrame) -> pd.DataFrame:
 class ReportTables:
     """Every table of one report, computed once and shared by the HTML page and the CSV export."""
 
-    frame: pd.DataFrame  # normalised results
+    frame: pd.DataFrame  # normalised results, final rows only: what the tables and figures show
     summary: dict[str, Any]
     leaderboard: pd.DataFrame
     transfer: pd.DataFrame
     curves: pd.DataFrame
     errors: pd.DataFrame
     skipped: pd.DataFrame
+    estimates: estimates.EstimateTables | None = None  # transferability estimates (role "estimate" rows)
+    all_rows: pd.DataFrame | None = None  # normalised results, every role (search trials too)
+    budget: pd.DataFrame | None = None  # report.budget.budget_table
 
     def exports(self) -> dict[str, pd.DataFrame]:
         """CSV name suffix → table, as written next to the HTML."""
         both = pd.concat([self.errors.assign(status="error"), self.skipped.assign(status="skipped")],
                          ignore_index=True)
-        return {"leaderboard": self.leaderboard, "transfer_metrics": self.transfer,
-                "learning_curves": self.curves, "failures": both}
+        out = {"leaderboard": self.leaderboard, "transfer_metrics": self.transfer,
+               "learning_curves": self.curves, "failures": both}
+        if self.estimates is not None and not self.estimates.empty:
+            out |= {"estimates": self.estimates.scores, "estimate_correlations": self.estimates.correlations}
+        if self.budget is not None and len(self.budget):
+            out["budget"] = self.budget
+        return out
 
 
 def compute(frame: pd.DataFrame, planned: list[str] | None = None) -> ReportTables:
-    """All report tables from a results frame (as ``bench.results.load_results`` returns it)."""
-    norm = normalize(frame)
-    return ReportTables(norm, run_summary(norm, planned), leaderboard(norm), transfer_metrics(norm),
-                        curve_summary(norm), failures(norm, "error"), failures(norm, "skipped"))
+    """All report tables from a results frame (as ``bench.results.load_results`` returns it).
+
+    Leaderboard, transfer metrics, learning curves and the figures read the ``final`` rows only; the run
+    summary and the failures count every recorded cell (a failed search trial is still a failure), and the
+    budget table adds the search trials' cost to the final runs'. Estimate rows have their own section.
+    """
+    from report import budget  # budget builds on this module's helpers
+
+    norm = normalize(frame[~is_role(frame, "estimate")])
+    final = final_only(norm).reset_index(drop=True)
+    return ReportTables(final, run_summary(norm, planned), leaderboard(final), transfer_metrics(final),
+                        curve_summary(final), failures(norm, "error"), failures(norm, "skipped"),
+                        estimates.compute(frame), all_rows=norm, budget=budget.budget_table(norm))

@@ -25,7 +25,7 @@ from scipy import stats as sps
 
 from bench.results import seedstats as stats
 from bench.results.seedstats import holm  # noqa: F401 - one Holm for the gate and the report
-from report.tables import strategy_sort_key
+from report.tables import is_final, strategy_sort_key
 
 ALPHA = 0.05
 MIN_BLOCKS = 3  # Friedman over fewer groups has (almost) no power and its chi-square approximation is meaningless
@@ -129,8 +129,7 @@ def final_rows(frame: pd.DataFrame) -> pd.DataFrame:
         out[col] = pd.to_numeric(frame[col], errors="coerce").astype(float) if col in frame.columns else math.nan
     for col in ("task", "backbone", "strategy"):
         out[col] = out[col].fillna("?").astype(str)
-    role = out["role"].where(out["role"].notna(), "final")  # rows recorded before roles existed are final
-    return out[(role == "final") & (out["status"] == "ok")].reset_index(drop=True)
+    return out[is_final(out) & (out["status"] == "ok")].reset_index(drop=True)
 
 
 def _metric(cells: pd.DataFrame) -> str:

@@ -16,11 +16,10 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from timm.layers import freeze_batch_norm_2d
 from torch import nn
 
-from bench.core.errors import SkipCell
-from bench.core.strategy import Strategy, head_and_body_groups
+from bench.core.param import Param
+from bench.core.strategy import BACKBONE_LR_MULT, BATCHNORM, Strategy, head_and_body_groups, pretrained_model
 
 
 def l2_sp_penalty(model: nn.Module, head: nn.Module, alpha: float, beta: float) -> Callable[[], torch.Tensor]:
@@ -45,17 +44,14 @@ def l2_sp_penalty(model: nn.Module, head: nn.Module, alpha: float, beta: float) 
 class L2SP(Strategy):
     name = "l2-sp"
     description = "full fine-tune with alpha/2·‖w − w_pretrained‖² on the backbone and beta/2·‖w_head‖² on the head"
-    parameters = {"alpha": [0.01], "beta": [0.01], "backbone_lr_mult": [0.1], "batchnorm": ["frozen"],
-                  "weight_decay": [0.0]}
+    parameters = {"alpha": Param(0.01, "strength of the pull towards the pretrained backbone weights", float, 0, 1e6),
+                  "beta": Param(0.01, "L2 strength on the new head", float, 0, 1e6),
+                  "backbone_lr_mult": BACKBONE_LR_MULT, "batchnorm": BATCHNORM,
+                  "weight_decay": [0.0]}  # the penalty replaces AdamW's decay
 
     def run(self, ctx):
         backbone, params = ctx.backbone, ctx.params
-        model = backbone.create(ctx.meta.num_classes, pretrained=True, params=params)
-        if params["batchnorm"] == "frozen":
-            model = freeze_batch_norm_2d(model)
-        elif params["batchnorm"] != "train":
-            raise SkipCell(f"l2-sp: batchnorm must be 'train' or 'frozen', not {params['batchnorm']!r}")
-        model = backbone.prepare_model(model, ctx.device)
+        model = pretrained_model(ctx)
         head = backbone.head(model)
         penalty = l2_sp_penalty(model, head, float(params["alpha"]), float(params["beta"]))
         body_lr = params["lr"] * params["backbone_lr_mult"]

@@ -2,10 +2,10 @@
 underperform out-of-distribution"): first a linear probe on the frozen pretrained features, then full fine-tuning
 that starts from that head, at a small learning rate.
 
-Stage 1 reuses the feature cache that feature-extraction fills (``ctx.features``: same key, so the two strategies
-share one computation) and solves an L2-regularised multinomial logistic regression on the standardised features
-with full-batch L-BFGS (a near-exact solution in a fixed number of steps, no learning rate to pick); the
-standardisation is folded back into the weights. Stage 2 builds the full pretrained model, loads the probe into
+Stage 1 is feature-extraction's probe: the same cached features (``ctx.features``, same key, so the two
+strategies share one computation) and the same solver (``bench.run.probe.solve_probe``: standardised features,
+full-batch L-BFGS logistic regression, the L2 strength chosen on validation, standardisation folded into the
+weights). Stage 2 builds the full pretrained model, loads the probe into
 its head, freezes the pretrained BatchNorm (as full-fine-tune does) and trains every weight at
 ``lr × ft_lr_mult``. The row's curve is stage 2's; stage 1's time is ``feature_time_s`` (features) plus
 ``train_time_s`` (the probe).
@@ -21,11 +21,12 @@ import time
 
 import torch
 import torch.nn.functional as F
-from timm.layers import freeze_batch_norm_2d
 from torch import nn
 
 from bench.core.errors import SkipCell
-from bench.core.strategy import Strategy
+from bench.core.strategy import BATCHNORM, Strategy, pretrained_model
+from bench.core.param import Param
+from bench.run.probe import solve_probe
 
 PASSIVE = (nn.Dropout, nn.Identity, nn.Flatten)  # head modules that change nothing at evaluation time
 
@@ -51,37 +52,20 @@ def lbfgs_fit(params: list[torch.Tensor], loss_fn, steps: int) -> None:
     optimizer.step(closure)
 
 
-def linear_probe(x: torch.Tensor, y: torch.Tensor, num_classes: int, l2: float, steps: int
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(weight [K, D], bias [K]) of an L2-regularised logistic regression on raw features ``x``.
-
-    Solved on standardised features (L-BFGS converges in few steps there); ``W x' + b`` with ``x' = (x − μ)/σ``
-    is returned as ``(W/σ) x + (b − (W/σ) μ)``, so it applies to the raw features the model's head sees.
-    """
-    x = x.float()
-    mu, sigma = x.mean(0), x.std(0).clamp_min(1e-6)
-    z = (x - mu) / sigma
-    w = torch.zeros(num_classes, x.shape[1], device=x.device, requires_grad=True)
-    b = torch.zeros(num_classes, device=x.device, requires_grad=True)
-    lbfgs_fit([w, b], lambda: F.cross_entropy(z @ w.T + b, y) + l2 / 2 * (w ** 2).sum(), steps)
-    weight = (w / sigma).detach()
-    return weight, (b - weight @ mu).detach()
-
-
 class LinearProbeThenFineTune(Strategy):
     name = "lp-ft"
     description = "linear probe on cached frozen features (L-BFGS), then all layers fine-tuned from that head"
     version = "1"
-    parameters = {"ft_lr_mult": [0.1], "probe_l2": [1e-3], "probe_steps": [100], "batchnorm": ["frozen"]}
+    version = "2"  # 1: stage 1 with a fixed L2 strength instead of feature-extraction's probe
+    parameters = {"ft_lr_mult": Param(0.1, "stage-2 learning rate = lr × ft_lr_mult", float, 0, 10, open_low=True),
+                  "probe_l2": Param(None, "stage-1 L2 strength (null: chosen on validation from the probe's grid)",
+                                    float, 0, 1e6, nullable=True),
+                  "probe_steps": Param(100, "L-BFGS iterations for a non-linear head (word vectors)", int, 1, 10_000),
+                  "batchnorm": BATCHNORM}
 
     def run(self, ctx):
         backbone, params = ctx.backbone, ctx.params
-        if params["batchnorm"] not in ("frozen", "train"):
-            raise SkipCell(f"lp-ft: batchnorm must be 'train' or 'frozen', not {params['batchnorm']!r}")
-        model = backbone.create(ctx.meta.num_classes, pretrained=True, params=params)
-        if params["batchnorm"] == "frozen":
-            model = freeze_batch_norm_2d(model)
-        model = backbone.prepare_model(model, ctx.device)
+        model = pretrained_model(ctx)
         head = backbone.head(model)
         linear = single_linear(head)
         t0 = time.perf_counter()
@@ -92,12 +76,13 @@ class LinearProbeThenFineTune(Strategy):
             if train.inputs[0].shape[1] != linear.in_features:
                 raise SkipCell(f"lp-ft: cached features have {train.inputs[0].shape[1]} dimensions, the head of "
                                f"{backbone.name} takes {linear.in_features}")
+            val = ctx.features("val", make_model)
             t1 = time.perf_counter()
-            weight, bias = linear_probe(train.inputs[0], train.y, ctx.meta.num_classes,
-                                        float(params["probe_l2"]), int(params["probe_steps"]))
+            probe = solve_probe(train.inputs[0], train.y, val.inputs[0], val.y, ctx.meta.num_classes,
+                                l2_grid=params.get("probe_l2"), metric=ctx.meta.main_metric)
             with torch.no_grad():
-                linear.weight.copy_(weight.to(linear.weight.dtype))
-                linear.bias.copy_(bias.to(linear.bias.dtype))
+                linear.weight.copy_(probe.head.weight.to(linear.weight.device, linear.weight.dtype))
+                linear.bias.copy_(probe.head.bias.to(linear.bias.device, linear.bias.dtype))
         else:
             feature_time = 0.0
             t1 = time.perf_counter()
@@ -119,7 +104,7 @@ class LinearProbeThenFineTune(Strategy):
             x = torch.cat([ctx.backbone.features(model, *ctx.transform(tuple(t[i:i + batch] for t in train.inputs)))
                            for i in range(0, len(train), batch)]).float()
         params = [p for p in head.parameters() if p.requires_grad]
-        l2 = float(ctx.params["probe_l2"])
+        l2 = float(ctx.params["probe_l2"] if ctx.params["probe_l2"] is not None else 1e-3)
         lbfgs_fit(params, lambda: F.cross_entropy(head(x).float(), train.y) + l2 / 2 * sum((p ** 2).sum()
                                                                                         for p in params),
                   int(ctx.params["probe_steps"]))

@@ -1,14 +1,19 @@
 """Partial freeze: pretrained weights; the stem and the first stages frozen, the last ``trainable_stages`` and a new
 head trained."""
 
+import dataclasses
+
 from bench.core.errors import SkipCell
-from bench.core.strategy import Strategy, freeze, head_and_body_groups
+from bench.core.param import Param
+from bench.core.strategy import BACKBONE_LR_MULT, Strategy, freeze, head_and_body_groups
 
 
 class PartialFreeze(Strategy):
     name = "partial-freeze"
     description = "pretrained init; stem + first stages frozen, last `trainable_stages` stages + new head trained"
-    parameters = {"trainable_stages": [2], "backbone_lr_mult": [1.0]}
+    parameters = {"trainable_stages": Param(2, "stages trained from the top (0: only the new head); more than the "
+                                            "backbone has skips the cell", int, 0, 100),
+                  "backbone_lr_mult": dataclasses.replace(BACKBONE_LR_MULT, default=1.0)}
 
     def run(self, ctx):
         backbone, params = ctx.backbone, ctx.params

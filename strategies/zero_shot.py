@@ -6,13 +6,15 @@ backbone's ``zero_shot``).
 the product photos on white that ImageNet's clothing classes show."""
 
 from bench.core.errors import SkipCell
+from bench.core.param import Param
 from bench.core.strategy import Strategy
 
 
 class ZeroShot(Strategy):
     name = "zero-shot"
     description = "no training: class scores from the pretrained model and the task's class names / prompts"
-    parameters = {"invert": [False]}
+    parameters = {"invert": Param(False, "images only: invert pixels first (light-on-dark scans → dark-on-light)",
+                                  bool)}
     searchable = ()  # nothing is trained: a search would run the same cell several times
 
     def run(self, ctx):

@@ -46,6 +46,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from bench.run.estimate import run_estimates
+    from bench.run.suite import find_suite_file, load_suite
+
+    suite = load_suite(str(find_suite_file(args.suite)))
+    results_dir = Path(args.results or Path("results") / suite.name)
+    summary = run_estimates(suite, results_dir, samples=args.samples, device=args.device, force=args.force,
+                            only=args.only)
+    print(f"{summary.ran} estimate(s) computed ({summary.failed} failed), {summary.skipped_done} already recorded; "
+          f"results: {results_dir} (transferbench report {results_dir})")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from report import build_report
 
@@ -131,6 +144,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, default=1, metavar="N",
                    help="rerun a cell whose worker process died (killed, crashed) up to N times (default: 1)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("estimate", help="score each task × pretrained backbone before training (LogME, H-score, "
+                       "NCE, LEEP); resumes by default")
+    p.add_argument("suite", help="suite YAML file or bundled suite name")
+    p.add_argument("--results", help="results directory (default: results/<suite name>)")
+    p.add_argument("--samples", type=int, default=2000, metavar="N",
+                   help="at most N training samples per estimate (stratified; default 2000)")
+    p.add_argument("--force", action="store_true", help="recompute estimates that are already recorded")
+    p.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
+                   help="only task=NAME or backbone=NAME (repeatable)")
+    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    p.set_defaults(func=cmd_estimate)
 
     p = sub.add_parser("report", help="write the HTML report of a results directory")
     p.add_argument("results_dir", help="results directory (results/<suite>)")

@@ -5,9 +5,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
+from timm.layers import freeze_batch_norm_2d
 from timm.utils.model import freeze as timm_freeze
 from torch import nn
 
+from bench.core.param import Param
 from bench.core.task import TaskMetadata
 
 if TYPE_CHECKING:  # types only: the cell context is built by bench.run, which imports this module
@@ -59,3 +61,22 @@ def head_and_body_groups(model: nn.Module, head: nn.Module, lr: float, body_lr: 
     head_ids = {id(p) for p in head.parameters()}
     body = [p for p in model.parameters() if id(p) not in head_ids]
     return [{"params": list(head.parameters()), "lr": lr}, {"params": body, "lr": body_lr}]
+
+
+BATCHNORM = Param("frozen", "pretrained BatchNorm statistics: frozen (kept) or train (batch statistics)", str,
+                  choices=("frozen", "train"))
+BACKBONE_LR_MULT = Param(0.1, "backbone learning rate = lr × backbone_lr_mult (the new head trains at lr)", float, 0,
+                         100)
+
+
+def pretrained_model(ctx: CellContext) -> nn.Module:
+    """The pretrained model with a new head for the cell's classes, on the device, BatchNorm as ``batchnorm`` says.
+
+    ``batchnorm: frozen`` (the default of the fine-tuning strategies) keeps the pretrained statistics and affine
+    terms fixed while every convolution trains: with small data and small batches, batch statistics of the target
+    images would replace the pretrained ones at the first step and scramble the very features being fine-tuned.
+    """
+    model = ctx.backbone.create(ctx.meta.num_classes, pretrained=True, params=ctx.params)
+    if ctx.params.get("batchnorm", "frozen") == "frozen":
+        model = freeze_batch_norm_2d(model)
+    return ctx.backbone.prepare_model(model, ctx.device)

@@ -31,6 +31,7 @@ import yaml
 from bench.gate.baseline import environment_of, environment_warnings
 from bench.core.errors import UserError
 from bench.results import seedstats
+from bench.results.roles import final_only
 from bench.results.seedstats import holm
 
 IDENTITY = ("task", "backbone", "strategy", "fraction")
@@ -230,7 +231,8 @@ def _prepare(frame: pd.DataFrame, config: CheckConfig, side: str) -> pd.DataFram
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise UserError(f"{side} has no column {missing[0]!r}; is it a transferbench results table?")
-    out = frame.copy()
+    # The gate compares what the report reports: final rows (not search trials, pretraining or estimates).
+    out = final_only(frame).copy()
     out["fraction"] = pd.to_numeric(out["fraction"], errors="coerce").astype(float).round(10)
     out["pkey"] = out["params"].map(_params_key)
     out[config.metric] = pd.to_numeric(out[config.metric], errors="coerce")

@@ -7,7 +7,8 @@ sequences of floats, so the gate can use it without pandas gymnastics. Conventio
   with ``ddof=1``). With one seed there is no interval: ``low``/``high`` are NaN, never a fake zero-width band.
 - A difference between two strategies is Welch's (unequal variances, unpaired): seeds of two strategies are
   different training runs, so nothing pairs them beyond the seed number.
-- Learning-curve metrics read one curve: a list of per-epoch values in epoch order (epoch 1 first).
+- Learning-curve metrics read one curve: a list of per-epoch values in epoch order, starting at epoch 0 (the
+  score before training) when the loop recorded it, else at epoch 1; ``start`` says which.
 """
 
 from __future__ import annotations
@@ -127,45 +128,52 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-# --- learning-curve metrics (one curve = per-epoch validation accuracy, epoch 1 first) -----------------------
+# --- learning-curve metrics --------------------------------------------------------------------------------
+# One curve = per-epoch validation scores in epoch order. ``start`` is the epoch number of its first point: 0 when
+# the loop recorded the score before any training (epoch 0; zero-shot is its own epoch 0), 1 for curves recorded
+# before that point existed. Both kinds keep working; metrics say "from epoch 0 when present".
 
 
 def jumpstart(curve: Sequence[float]) -> float:
-    """Accuracy after the first epoch ("higher start"); NaN for an empty curve."""
+    """The skill before refining ("higher start"): the curve's first point, which is the epoch-0 score (before
+    any training) when the curve has one, else the score after epoch 1. NaN for an empty curve."""
     return float(curve[0]) if len(curve) else math.nan
 
 
-def slope(curve: Sequence[float], epochs: int = SLOPE_EPOCHS) -> float:
-    """Mean gain per epoch over the first ``epochs`` epochs ("higher slope").
+def slope(curve: Sequence[float], epochs: int = SLOPE_EPOCHS, start: int = 1) -> float:
+    """Mean gain per epoch from the curve's first point up to epoch ``epochs`` ("higher slope").
 
-    ``(curve[k-1] - curve[0]) / (k - 1)`` with ``k = min(epochs, len(curve))``; NaN with fewer than 2 epochs.
+    ``(curve[j] - curve[0]) / j`` where ``curve[j]`` is epoch ``min(epochs, last epoch)``: with an epoch-0 point
+    (``start=0``) that is the gain over the first ``epochs`` epochs of training, without one (``start=1``) the
+    gain from epoch 1 to epoch ``epochs``. NaN when the curve has fewer than two points in that range.
     """
-    k = min(epochs, len(curve))
-    if k < 2:
+    j = min(epochs, start + len(curve) - 1) - start
+    if j < 1:
         return math.nan
-    return (float(curve[k - 1]) - float(curve[0])) / (k - 1)
+    return (float(curve[j]) - float(curve[0])) / j
 
 
-def asymptote(curve: Sequence[float], selected_epoch: float | None = None) -> float:
-    """Accuracy at the selected epoch ("higher asymptote"); the curve's best when no epoch was recorded."""
+def asymptote(curve: Sequence[float], selected_epoch: float | None = None, start: int = 1) -> float:
+    """Score at the selected epoch ("higher asymptote"); the curve's best when no epoch was recorded."""
     if not len(curve):
         return math.nan
-    if selected_epoch is not None and math.isfinite(selected_epoch) and 1 <= int(selected_epoch) <= len(curve):
-        return float(curve[int(selected_epoch) - 1])
+    if selected_epoch is not None and math.isfinite(selected_epoch) and 0 <= int(selected_epoch) - start < len(curve):
+        return float(curve[int(selected_epoch) - start])
     return float(np.max(curve))
 
 
-def area_under_curve(curve: Sequence[float], horizon: int | None = None) -> float:
-    """Normalised area under the learning curve: mean accuracy over epochs 1..horizon.
+def area_under_curve(curve: Sequence[float], horizon: int | None = None, start: int = 1) -> float:
+    """Normalised area under the learning curve: mean score over epochs ``start``..``horizon``.
 
-    Runs that stopped early keep their last accuracy up to ``horizon`` (the longest run being compared), so a
-    strategy is not rewarded for early stopping nor punished for it. The result is in the accuracy's units.
+    ``horizon`` is the last epoch of the longest run being compared; runs that stopped early keep their last
+    score up to it, so a strategy is neither rewarded nor punished for early stopping. From epoch 0 when the
+    curve has that point (``start=0``), so the skill before training counts. In the score's units.
     """
     if not len(curve):
         return math.nan
     values = [float(v) for v in curve]
-    horizon = max(horizon or len(values), len(values))
-    values += [values[-1]] * (horizon - len(values))
+    last = start + len(values) - 1
+    values += [values[-1]] * (max(horizon or last, last) - last)
     return float(np.mean(values))
 
 

@@ -141,3 +141,20 @@ def load_results(results_dir: str | Path) -> pd.DataFrame:
         raise UserError(f"{path}: no results recorded yet (expected {path / 'cells'}/*.json)")
     return to_frame(list(rows.values()))
 
+
+
+def read_pretraining(results_dir: str | Path) -> list[dict[str, Any]]:
+    """The source-pretraining rows (role ``pretrain``) of a results directory: ``pretrain/*.json``.
+
+    They sit beside ``cells/``, not in it: a pretraining run produced weights, it is not a strategy's result.
+    A damaged file is skipped (the run rewrites it when the suite runs again).
+    """
+    rows = []
+    for path in sorted((Path(results_dir) / "pretrain").glob("*.json")):
+        try:
+            row = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows

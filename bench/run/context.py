@@ -42,7 +42,8 @@ class Outcome:
 
     @property
     def epochs_run(self) -> int:
-        return len(self.curve)
+        """Training epochs (the curve's epoch-0 point, the score before training, is not one)."""
+        return sum(1 for point in self.curve if point.get("epoch", 1) != 0)
 
 
 def count_params(model: nn.Module) -> tuple[int, int]:
@@ -125,7 +126,10 @@ class CellContext:
         val = evaluate(model, self.split("val"), transform, batch, self.precision)
         test = evaluate(model, self.split("test"), transform, batch, self.precision)
         trainable, total = count_params(model)
-        return Outcome(accuracy=test.accuracy, macro_f1=test.macro_f1, val_accuracy=val.accuracy,
+        # Zero-shot is its own epoch 0: the one point of its curve, the skill without any target training.
+        curve = [{"epoch": 0, "val_accuracy": val.accuracy, "val_macro_f1": val.macro_f1, "epoch_time_s": 0.0,
+                  "time_s": time.perf_counter() - self.clock}]
+        return Outcome(accuracy=test.accuracy, macro_f1=test.macro_f1, val_accuracy=val.accuracy, curve=curve,
                        eval_time_s=time.perf_counter() - t0, trainable_params=0, total_params=total,
                        val_macro_f1=val.macro_f1)
 

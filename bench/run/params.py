@@ -13,68 +13,12 @@ expand as a grid).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+import dataclasses
 from typing import Any
 
-from bench.core.errors import UserError
+from bench.core.param import AnyValue, Param
 
 __all__ = ["Param", "SHARED", "shared_defaults", "strategy_params"]
-
-
-@dataclass(frozen=True)
-class Param:
-    """One declared parameter. Bounds are inclusive unless ``open_low`` (then ``value > low``)."""
-
-    default: Any
-    help: str
-    type: type = float
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[Any, ...] | None = None
-    nullable: bool = False
-    open_low: bool = False
-    grid: tuple[Any, ...] = field(default=())  # default grid (several values expand into several cells)
-
-    def allowed(self) -> str:
-        """What values are allowed, in words (for error messages and ``list``)."""
-        if self.choices is not None:
-            text = "one of " + ", ".join(repr(c) for c in self.choices)
-        else:
-            text = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[self.type]
-            if self.low is not None and self.high is not None:
-                text += f" in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}]"
-            elif self.low is not None:
-                text += f" {'>' if self.open_low else '>='} {self.low:g}"
-            elif self.high is not None:
-                text += f" <= {self.high:g}"
-        return text + (" or null" if self.nullable else "")
-
-    def check(self, key: str, value: Any, where: str) -> None:
-        """Raise a one-line UserError naming ``key``, ``value`` and what is allowed, unless ``value`` fits."""
-        if value is None and (self.nullable or self.default is None):
-            return
-        if not self._fits(value):
-            raise UserError(f"{where}: {key}: {value!r} is not allowed; give {self.allowed()}")
-
-    def _fits(self, value: Any) -> bool:
-        if self.choices is not None:
-            return any(value == c and type(value) is type(c) for c in self.choices)
-        if self.type is bool:
-            return isinstance(value, bool)
-        if isinstance(value, bool):
-            return False
-        if self.type is int:
-            ok = isinstance(value, int)
-        elif self.type is float:
-            ok = isinstance(value, (int, float)) and math.isfinite(value)
-        else:
-            ok = isinstance(value, self.type)
-        if not ok:
-            return False
-        if self.low is not None and (value <= self.low if self.open_low else value < self.low):
-            return False
-        return self.high is None or value <= self.high
 
 
 INT_LIMIT = 2**31 - 1  # sizes and counts beyond this are typos, and torch's int32 paths would overflow
@@ -119,6 +63,9 @@ def strategy_params(strategy: Any) -> dict[str, Param]:
             continue
         values = list(declared) if isinstance(declared, (list, tuple)) else [declared]
         first = values[0]
+        if key in SHARED:  # a strategy's own default for a shared parameter keeps the shared declaration
+            out[key] = dataclasses.replace(SHARED[key], default=first, grid=tuple(values) if len(values) > 1 else ())
+            continue
         kind = type(first) if isinstance(first, (bool, int, float, str)) else object
         if kind is int and any(isinstance(v, float) for v in values):
             kind = float
@@ -128,16 +75,7 @@ def strategy_params(strategy: Any) -> dict[str, Param]:
 
 def _inferred(default: Any, kind: type, grid: tuple[Any, ...]) -> Param:
     if kind is object:  # e.g. None or a list default: anything the strategy itself accepts
-        return _Any(default, "", grid=grid)
+        return AnyValue(default, "", grid=grid)
     if kind is str:
         return Param(default, "", str, grid=grid)
     return Param(default, "", kind, nullable=False, grid=grid)
-
-
-@dataclass(frozen=True)
-class _Any(Param):
-    def allowed(self) -> str:
-        return "any value"
-
-    def check(self, key: str, value: Any, where: str) -> None:
-        return None

@@ -76,7 +76,7 @@ def _first_problem(err: ValidationError) -> str:
     problems = err.errors(include_url=False)
     # A union (a name or a mapping) reports one problem per member; the first member's is the useful one.
     first = problems[0]
-    loc = [str(part) for part in first["loc"] if not str(part).startswith(("str", "dict", "constrained-str"))]
+    loc = [str(part) for part in first["loc"] if not _union_tag(str(part))]
     key, value, kind = ".".join(loc), first.get("input"), first["type"]
     if kind == "extra_forbidden":
         return f"unknown key {loc[-1]!r}; valid keys: {', '.join(KEYS)}"
@@ -92,6 +92,11 @@ def _first_problem(err: ValidationError) -> str:
         return (f"name {_short(value)} is not a safe directory name; use letters, digits, '.', '_' or '-' "
                 "(at most 80, not starting with '.' or '-')")
     return f"{key}: {_short(value)} is not allowed ({first['msg'].lower()})"
+
+
+def _union_tag(part: str) -> bool:
+    """Pydantic names the member of a union in the error's location (``str``, ``dict[str,any]``, ...)."""
+    return part == "str" or part.startswith(("dict[", "constrained-str", "function-"))
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -23,6 +23,11 @@ from torch import nn
 from bench.backbones.base import Inputs
 
 Transform = Callable[[Inputs], Inputs]
+# On the CPU a no-grad forward pass over 256 images costs ~2.5x more per image than over 64 (the activations no
+# longer fit in cache; tf_efficientnet_lite0 at 64 px, `python -m bench.tools.loop_bench`, see bench/PERF.md), so
+# evaluation runs in chunks of at most this many samples there. Eval mode treats samples independently: the same
+# predictions, up to float rounding.
+CPU_EVAL_CHUNK = 64
 
 
 @dataclass
@@ -84,9 +89,10 @@ def predict(model: nn.Module, data: TensorData, transform: Transform, batch_size
     """Logits for every sample, in order, as float32 on the data's device."""
     model.eval()
     device = data.y.device
+    step = min(batch_size, CPU_EVAL_CHUNK) if device.type == "cpu" else batch_size
     out = []
-    for start in range(0, len(data), batch_size):
-        batch = tuple(t[start:start + batch_size] for t in data.inputs)
+    for start in range(0, len(data), step):
+        batch = tuple(t[start:start + step] for t in data.inputs)
         with autocast(device, precision):
             out.append(model(*transform(batch)).float())
     return torch.cat(out) if out else torch.empty(0)
@@ -192,6 +198,13 @@ def fit(model: nn.Module, groups: list[dict[str, Any]], train: TensorData, val: 
     result = FitResult()
     best_state, best_score, patience_left = None, -1.0, params.get("patience")
     order = torch.empty(0, dtype=torch.long)
+    # Epoch 0: the skill before any training step ("higher start" is measured here, not after one epoch). It is
+    # a point of the curve, not a candidate for model selection: the product of a trained strategy is trained.
+    t1 = time.perf_counter()
+    before = evaluate(model, val, transform, int(params["eval_batch_size"]), precision)
+    result.eval_time_s += time.perf_counter() - t1
+    result.curve.append({"epoch": 0, "val_accuracy": before.accuracy, "val_macro_f1": before.macro_f1,
+                         "epoch_time_s": 0.0, "time_s": time.perf_counter() - clock_start})
     for epoch in range(1, epochs + 1):
         model.train()
         sync(device)

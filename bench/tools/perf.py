@@ -50,7 +50,8 @@ def throughput(model_name: str, size: int, batch: int, steps: int, epochs: int, 
         train, val = _data(batch * steps, size, 10, device), _data(batch, size, 10, device)
         result = fit(model, [{"params": list(model.parameters()), "lr": 1e-3}], train, val,
                      lambda b, p=params, t=transform: t(b, p), params, device)
-        steady = [p["epoch_time_s"] for p in result.curve[1:]] or [result.curve[0]["epoch_time_s"]]
+        trained = [p for p in result.curve if p["epoch"] >= 1]  # epoch 0 is the score before training
+        steady = [p["epoch_time_s"] for p in trained[1:]] or [trained[0]["epoch_time_s"]]
         rows.append({"variant": name, "samples_per_s": batch * steps / (sum(steady) / len(steady)),
                      "first_epoch_s": result.first_epoch_time_s,
                      "peak_mem_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None})

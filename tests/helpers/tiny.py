@@ -69,7 +69,8 @@ def check_contract(row: dict, strategy: str) -> None:
     assert row["total_params"] > 0 and row["trainable_params"] <= row["total_params"]
     json.dumps(row, default=str)
     if strategy == "zero-shot":
-        assert row["curve"] == [] and row["trainable_params"] == 0
+        assert [p["epoch"] for p in row["curve"]] == [0] and row["trainable_params"] == 0  # its own epoch 0
+        assert row["curve"][0]["val_accuracy"] == row["val_accuracy"]
     elif strategy == "feature-extraction":  # a solved probe: one curve point per L2 strength tried, not per epoch
         from bench.run.probe import DEFAULT_L2_GRID
 
@@ -78,8 +79,9 @@ def check_contract(row: dict, strategy: str) -> None:
         assert abs(row["curve"][row["best_epoch"] - 1]["val_accuracy"] - row["val_accuracy"]) <= 1 / row["n_val"]
         assert row["curve"][-1]["time_s"] >= row["curve"][0]["time_s"] > 0 and row["train_time_s"] > 0
     else:
-        assert [p["epoch"] for p in row["curve"]] == [1, 2]
-        assert row["curve"][1]["time_s"] >= row["curve"][0]["time_s"] > 0
+        assert [p["epoch"] for p in row["curve"]] == [0, 1, 2]  # epoch 0: the score before training
+        assert row["epochs_run"] == 2 and row["best_epoch"] in (1, 2)
+        assert row["curve"][2]["time_s"] >= row["curve"][1]["time_s"] >= row["curve"][0]["time_s"] > 0
         assert row["throughput"] > 0
     if strategy in ("feature-extraction", "partial-freeze"):
         assert row["trainable_params"] < row["total_params"]

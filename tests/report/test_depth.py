@@ -46,3 +46,21 @@ def test_plot_draws_one_figure_per_task_without_torch():
 
 def test_no_depth_column_means_no_figure():
     assert gain_vs_depth_plot(rows().drop(columns="depth")) == []
+
+
+def test_report_shows_which_source_each_backbone_has(tmp_path):
+    """Pretraining rows (RESULTS/pretrain/*.json) become the "Source pretraining" table; names are escaped."""
+    import json
+
+    import report
+    from tests.helpers import fixtures_results as fx
+
+    fx.write_results(tmp_path, fx.small_mixed())
+    (tmp_path / "pretrain").mkdir()
+    row = {"role": "pretrain", "backbone": "<b>resnet18-mnist</b>", "arch": "resnet18", "task": "mnist", "depth": 18,
+           "epochs_run": 5, "accuracy": 0.9712, "train_time_s": 81.5, "weights": "resnet18-mnist-abc.safetensors"}
+    (tmp_path / "pretrain" / "resnet18-mnist-abc.json").write_text(json.dumps(row))
+    (tmp_path / "pretrain" / "damaged.json").write_text("{not json")
+    page = report.build_report(tmp_path).read_text(encoding="utf-8")
+    assert '<section id="pretraining">' in page and "0.9712" in page and ">mnist<" in page
+    assert "&lt;b&gt;resnet18-mnist&lt;/b&gt;" in page and "<b>resnet18-mnist</b>" not in page

@@ -15,7 +15,7 @@ from bench.run.search import Range, StrategySearch, TrialResult, best_trial, sug
 from bench.run.suite import expand, parse_suite
 from bench.run.train import planned_epochs, steps_per_epoch
 from bench.runner import run_suite
-from tests.test_cli_bad_input import main_inprocess
+from tests.cli.test_cli_bad_input import main_inprocess
 from tests.helpers.tiny import TINY_MODEL, TinyShapes, register
 
 TINY = {"image_size": 16, "epochs": 1, "batch_size": 32, "min_steps_per_epoch": 1, "val_size": 50, "test_limit": 60}

@@ -370,7 +370,7 @@ def test_the_text_fingerprint_follows_the_content(tmp_path):
 
 # --- end to end: the real strategies on user data ---------------------------------------------------------------
 def _register(monkeypatch, t):
-    from bench.runner import load_task_data
+    from bench.run.cell import load_task_data
     from tests.helpers.tiny import register
 
     register(monkeypatch, "task", t)
@@ -378,7 +378,7 @@ def _register(monkeypatch, t):
 
 
 def test_vision_strategies_run_on_an_image_folder(tmp_path, fresh_cache, monkeypatch):
-    from bench.runner import run_cell
+    from bench.run.cell import run_cell
     from tests.strategies.test_strategies_vision import cells_for
     from tests.helpers.tiny import TINY_MODEL, check_contract, shapes_images, tiny_weights
 
@@ -394,14 +394,14 @@ def test_vision_strategies_run_on_an_image_folder(tmp_path, fresh_cache, monkeyp
     for strategy in ("from-scratch", "feature-extraction"):
         (cell,) = cells_for(strategy, weights)
         assert cell.versions[0] == t.version
-        row = run_cell(cell, "t", torch.device("cpu"))
+        row = run_cell(cell, "t", torch.device("cpu")).row
         check_contract(row, strategy)
         assert row["modality"] == "vision"
 
 
 def test_text_strategies_run_on_a_csv(tmp_path, monkeypatch):
     from bench.run import registry
-    from bench.runner import run_cell
+    from bench.run.cell import run_cell
     from tests.strategies.test_text_strategies import cells_for
     from tests.helpers.text_fixtures import sentences, vectors_table, write_word2vec_text
     from tests.helpers.tiny import check_contract
@@ -417,7 +417,7 @@ def test_text_strategies_run_on_a_csv(tmp_path, monkeypatch):
     assert t.metadata.classes == ("negative", "positive") and len(data.test) == 90
     for strategy in registry.plugins("strategy"):
         (cell,) = cells_for(strategy, vectors)
-        row = run_cell(cell, "t", torch.device("cpu"))
+        row = run_cell(cell, "t", torch.device("cpu")).row
         check_contract(row, strategy)
         assert row["modality"] == "text"
         if strategy == "zero-shot":  # the class names come from the label values: the vectors know those words
@@ -435,3 +435,75 @@ def test_tasks_survive_pickling(tmp_path):
     clone = pickle.loads(pickle.dumps(t))
     assert clone.spec == t.spec and clone.version == t.version and len(pickle.dumps(t)) < 4000
     assert os.fspath(path) in clone.spec["path"]
+
+
+def test_a_suite_of_own_data_runs_every_base_strategy_estimates_and_reports(tmp_path, fresh_cache, monkeypatch):
+    """The README's example, small: a suite file declaring a generated image folder and a CSV, the five base
+    strategies through ``run_suite``, then ``estimate`` and the report on the same results directory."""
+    import yaml
+
+    from bench.backbones import text_embed
+    from bench.run import features as features_module
+    from bench.run import registry
+    from bench.run.cell import load_task_data
+    from bench.run.estimate import run_estimates
+    from bench.run.suite import load_suite
+    from bench.runner import run_suite
+    from report import build_report
+    from tests.helpers.text_fixtures import sentences, tiny_bert, vectors_table, write_word2vec_text
+    from tests.helpers.tiny import TINY_MODEL, shapes_images, tiny_weights
+
+    # Image folder tasks have no hand-made ImageNet map: zero-shot maps class names with a sentence model. A tiny
+    # random BERT stands in for MiniLM (its weights are a registry download; the code path is the same).
+    monkeypatch.setattr(text_embed, "minilm_path", lambda: tiny_bert(tmp_path / "bert"))
+    monkeypatch.setenv(registry.OWN_TASKS_ENV, "")  # the suite's declarations end with this test
+    load_task_data.cache_clear()
+    features_module._FEATURES.clear()
+    x, y = shapes_images(150, seed=1)
+    for i, (pixels, label) in enumerate(zip(x, y)):
+        path = tmp_path / "photos" / ("square", "corner", "bar")[int(label)] / f"{i:03d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels[0].numpy()).save(path)
+    texts, labels = sentences(200, seed=1)
+    pd.DataFrame({"body": texts, "queue": np.where(labels.numpy() == 1, "positive", "negative")}).to_csv(
+        tmp_path / "tickets.csv", index=False)
+    weights = tiny_weights(tmp_path / "tiny.safetensors")
+    vectors = write_word2vec_text(tmp_path / "tiny.vec", vectors_table())
+    strategies = ["from-scratch", "feature-extraction", "partial-freeze", "full-fine-tune", "zero-shot"]
+    suite_file = tmp_path / "my-suite.yaml"
+    suite_file.write_text(yaml.safe_dump({
+        "name": "my-data",
+        "tasks": [{"name": "my-photos", "kind": "image-folder", "path": "photos", "image_size": 16},
+                  {"name": "my-tickets", "kind": "text-table", "path": "tickets.csv", "text": "body",
+                   "label": "queue"}],
+        "backbones": [f"{TINY_MODEL}@{weights}", str(vectors)],
+        "strategies": strategies,
+        "params": {"image_size": 16, "epochs": 2, "batch_size": 32, "eval_batch_size": 64, "min_steps_per_epoch": 2,
+                   "val_size": 20},
+    }), encoding="utf-8")
+    try:
+        suite = load_suite(str(suite_file))
+        results = tmp_path / "results"
+        summary = run_suite(suite, results, suite_file)
+        assert (summary.total, summary.failed) == (10, 0)
+        estimated = run_estimates(suite, results, samples=100)
+        assert (estimated.total, estimated.failed) == (4, 0)
+        frame = pd.read_parquet(results / "results.parquet")
+        role = frame["role"].fillna("final")
+        final, est = frame[role == "final"], frame[role == "estimate"]
+        assert sorted(final.groupby("task")["strategy"].apply(sorted).to_dict().items()) == [
+            ("my-photos", sorted(strategies)), ("my-tickets", sorted(strategies))]
+        assert (final["status"] == "ok").all(), final.loc[final["status"] != "ok", "error"].tolist()
+        assert set(est["backbone"]) == {f"{TINY_MODEL}@{weights}", f"{TINY_MODEL}@{weights}@random", str(vectors),
+                                        f"{vectors}@random"}
+        assert (est["status"] == "ok").all() and est["logme"].notna().all()
+        assert est.loc[est["task"] == "my-photos", "leep"].notna().all()  # the ImageNet head of the vision model
+        assert est.loc[est["task"] == "my-tickets", "leep"].isna().all()  # word vectors have no source classifier
+        html = build_report(results).read_text(encoding="utf-8")
+        assert "Leaderboard — my-photos" in html and "Leaderboard — my-tickets" in html
+        assert "Transferability estimates — my-photos" in html and "Transferability estimates — my-tickets" in html
+        assert "τ is not meaningful with fewer than 3 backbones" in html  # one backbone per modality here
+        leaderboard = pd.read_csv(results / "report_leaderboard.csv")
+        assert "estimate" not in set(leaderboard["strategy"]) and len(leaderboard) == 10
+    finally:
+        load_task_data.cache_clear()
