@@ -19,7 +19,7 @@ from bench.core.strategy import Strategy
 from bench.run.grl import GradientReversal, dann_lambda
 from bench.run.joint import (Batches, build_classifier, cat_inputs, feature_dim, joint_train_and_test,
                              mixed_transformed)
-from bench.run.params import Param
+from bench.core.param import Param
 from bench.run.sources import CLASS_MAP, SOURCE, unlabelled_target
 from bench.run.train import steps_per_epoch
 

@@ -13,7 +13,7 @@ from torch import nn
 from bench.core.strategy import Strategy
 from bench.run import registry
 from bench.run.joint import Batches, build_classifier, feature_dim, joint_train_and_test, multitask_loss
-from bench.run.params import Param
+from bench.core.param import Param
 from bench.run.sources import AUX, source_names
 
 

@@ -6,7 +6,7 @@ The row's curve is the target stage's; ``train_time_s`` includes the source stag
 
 from bench.core.strategy import Strategy
 from bench.run.joint import build_classifier
-from bench.run.params import Param
+from bench.core.param import Param
 from bench.run.sources import CLASS_MAP, SOURCE
 from bench.run.train import fit
 

@@ -21,8 +21,8 @@ from torch import nn
 
 from bench.backbones.base import Inputs
 from bench.core.strategy import head_and_body_groups
-from bench.run.train import (FitResult, TensorData, autocast, evaluate, make_optimizer, recalibrate_batchnorm,
-                             steps_per_epoch, sync, warmup_cosine)
+from bench.run.train import (FitResult, TensorData, autocast, evaluate, make_optimizer, planned_epochs,
+                             recalibrate_batchnorm, steps_per_epoch, sync, warmup_cosine)
 
 from bench.run.context import CellContext, Outcome, count_params
 
@@ -127,7 +127,7 @@ def fit_joint(model: nn.Module, groups: list[dict], step_loss: StepLoss, per_epo
         FloatingPointError: the training loss became NaN or infinite (the cell is recorded as an error).
     """
     params, device, precision = ctx.params, ctx.device, ctx.precision
-    epochs = int(params["epochs"])
+    epochs = planned_epochs(params, per_epoch)
     total = epochs * per_epoch
     optimizer = make_optimizer(groups, params, device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, params["warmup"]))
@@ -135,6 +135,12 @@ def fit_joint(model: nn.Module, groups: list[dict], step_loss: StepLoss, per_epo
     result, best_state, best_score = FitResult(), None, -1.0
     patience_left = params.get("patience")
     step = 0
+    # Epoch 0, as in the shared loop: the skill before any step, a point of the curve, not a selection candidate.
+    t1 = time.perf_counter()
+    before = evaluate(model, val, ctx.transform, int(params["eval_batch_size"]), precision)
+    result.eval_time_s += time.perf_counter() - t1
+    result.curve.append({"epoch": 0, "val_accuracy": before.accuracy, "val_macro_f1": before.macro_f1,
+                         "epoch_time_s": 0.0, "time_s": time.perf_counter() - ctx.clock})
     for epoch in range(1, epochs + 1):
         for module in trained:
             module.train()
