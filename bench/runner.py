@@ -36,13 +36,16 @@ def select(cells: list[Cell], only: list[str]) -> list[Cell]:
         key, sep, value = item.partition("=")
         if not sep:
             raise UserError(f"--only {item!r}: expected KEY=VALUE, e.g. --only strategy=zero-shot")
+        known = any(key in c.params for c in cells)
 
-        def matches(cell: Cell, key=key, value=value, item=item) -> bool:
+        def matches(cell: Cell, key=key, value=value, item=item, known=known) -> bool:
             if key in ("task", "backbone", "strategy", "role"):
                 return getattr(cell, key) == value
             actual = getattr(cell, key) if key in ("seed", "fraction") else cell.params.get(key, KeyError)
-            if actual is KeyError:
-                raise UserError(f"--only {item!r}: unknown key {key!r}")
+            if actual is KeyError:  # a parameter of other strategies (e.g. source) filters those cells out
+                if not known:
+                    raise UserError(f"--only {item!r}: unknown key {key!r}")
+                return False
             return str(actual) == value or (isinstance(actual, float) and _float_eq(actual, value))
 
         cells = [c for c in cells if matches(c)]

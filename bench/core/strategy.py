@@ -31,6 +31,9 @@ class Strategy(ABC):
     version = "1"  # bump when the strategy's behaviour changes: it is part of every cell key
     parameters: dict[str, list[Any]] = {}
     modalities: tuple[str, ...] = ("vision", "text")
+    # What a cell of this strategy needs besides its target task: ("source",) = a second task, named by the
+    # strategy's ``source`` parameter (domain adaptation, multi-task; checked when the suite is read).
+    needs: tuple[str, ...] = ()
     # What a suite's ``search:`` may tune for this strategy: None means every shared parameter and its own; a
     # strategy that has none of them (no training, a solved head) declares only what it uses, or ().
     searchable: tuple[str, ...] | None = None

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 # Column order of the tidy table. Parameters are also spread into ``p_<name>`` columns for filtering.
 COLUMNS = [
-    "cell", "suite", "task", "backbone", "strategy", "seed", "fraction", "params", "status", "error",
+    "cell", "suite", "task", "source_task", "backbone", "strategy", "seed", "fraction", "params", "status", "error",
     "accuracy", "macro_f1", "val_accuracy", "best_epoch", "epochs_run", "curve",
     "train_time_s", "eval_time_s", "feature_time_s", "wall_time_s", "first_epoch_time_s",
     "trainable_params", "total_params", "peak_mem_mb", "throughput", "batch_size_used",
@@ -54,7 +54,9 @@ def new_row(cell: CellLike, suite_name: str, modality: str, main_metric: str, pr
             ) -> dict[str, Any]:
     """A cell's row before it runs: identity, provenance (``device``, ``versions``, ``git_sha``), status ok."""
     return {
-        "cell": cell.key, "suite": suite_name, "task": cell.task, "backbone": cell.backbone,
+        "cell": cell.key, "suite": suite_name, "task": cell.task,
+        "source_task": cell.params.get("source"),  # the second task of domain adaptation / multi-task cells
+        "backbone": cell.backbone,
         "strategy": cell.strategy, "seed": cell.seed, "fraction": cell.fraction, "params": cell.params,
         "modality": modality, "main_metric": main_metric, **provenance, "started_at": now_iso(),
         "status": "ok", "error": None, "curve": [],

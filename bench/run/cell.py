@@ -69,7 +69,8 @@ def run_cell(cell: Cell, suite_name: str, device: torch.device, progress: RunPro
         row["data_source"] = data.source
         outcome = _run_with_oom_retry(cell, strategy, task, data, backbone, params, device, progress, row)
         row.update(dataclasses.asdict(outcome), epochs_run=outcome.epochs_run)
-        row["weights_source"] = backbone.weights_source() if cell.strategy != "from-scratch" else "random init"
+        random_init = cell.strategy == "from-scratch" or params.get("init") == "random"
+        row["weights_source"] = "random init" if random_init else backbone.weights_source()
     except SkipCell as skip:
         row.update(status="skipped", error=str(skip))
     except (KeyboardInterrupt, SystemExit):

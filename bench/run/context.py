@@ -17,7 +17,7 @@ from torch import nn
 
 from bench.backbones.base import Backbone
 from bench.core.task import Task, TaskData
-from bench.run import features
+from bench.run import features, sources
 from bench.core.splits import make_splits
 from bench.run.train import FitResult, TensorData, evaluate, fit
 
@@ -88,6 +88,11 @@ class CellContext:
         """The cell's ``train``, ``val`` or ``test`` data, encoded by the backbone, on the device."""
         source = self._official("test" if which == "test" else "train")
         return source.take(getattr(self.splits, which)).to(self.device)
+
+    def source_split(self, which: str, name: str | None = None) -> TensorData:
+        """The source task's (``params["source"]``, or ``name``) ``train``/``val``/``test`` data, encoded by the
+        same backbone, on the device (see ``bench.run.sources.source_split``)."""
+        return sources.source_split(self, which, name)
 
     def transform(self, batch):
         return self.backbone.transform(batch, self.params)

@@ -23,7 +23,10 @@ def tiny(monkeypatch, tmp_path):
 
 def cells_for(strategy: str, backbone: str, **params):
     suite = parse_suite({"tasks": ["tiny-shapes"], "backbones": [backbone], "strategies": [strategy],
-                         "params": PARAMS | params, "fractions": [1.0], "seeds": [0]})
+                         "params": PARAMS | params, "fractions": [1.0], "seeds": [0],
+                         # strategies that learn from a second task get the target itself as their source
+                         "strategy_params": {strategy: {"source": "tiny-shapes"}}
+                         if registry.get("strategy", strategy).needs else {}})
     return expand(suite)
 
 

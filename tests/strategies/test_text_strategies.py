@@ -31,7 +31,10 @@ def tiny_task(monkeypatch):
 
 def cells_for(strategy: str, backbone: str, **params):
     suite = parse_suite({"tasks": ["tiny-sentiment"], "backbones": [backbone], "strategies": [strategy],
-                         "params": PARAMS | params, "fractions": [1.0], "seeds": [0]})
+                         "params": PARAMS | params, "fractions": [1.0], "seeds": [0],
+                         # strategies that learn from a second task get the target itself as their source
+                         "strategy_params": {strategy: {"source": "tiny-sentiment"}}
+                         if registry.get("strategy", strategy).needs else {}})
     return expand(suite)
 
 

@@ -1,0 +1,27 @@
+"""Source only: train on the labelled source task, test on the target (the lower anchor of domain adaptation).
+
+Model selection uses the SOURCE validation split: no target label is used at all (the cell's label fraction does
+not change the result; the row's ``val_accuracy`` and curve are the source's). Precise BatchNorm averages over
+source images, so the target is scored with the source's statistics, as a model shipped from the source would be.
+"""
+
+from bench.core.strategy import Strategy
+from bench.run.joint import build_classifier
+from bench.core.param import Param
+from bench.run.sources import CLASS_MAP, SOURCE
+
+INIT = Param("pretrained", "start from the backbone's pretrained weights or from a random init", str,
+             choices=("pretrained", "random"))
+
+
+class SourceOnly(Strategy):
+    name = "source-only"
+    description = "trained on the labelled source task only (selected on source validation), tested on the target"
+    needs = ("source",)
+    source_classes = "same"
+    parameters = {"source": SOURCE, "class_map": CLASS_MAP, "init": INIT, "backbone_lr_mult": [0.1]}
+
+    def run(self, ctx):
+        model, groups = build_classifier(ctx)
+        data = {"train": ctx.source_split("train"), "val": ctx.source_split("val"), "test": ctx.split("test")}
+        return ctx.train_and_test(model, groups, data=data)
