@@ -9,7 +9,6 @@ cells without target labels (``target_labels: false``) are their own method, "da
 
 from __future__ import annotations
 
-import html
 import json
 import math
 
@@ -72,25 +71,22 @@ def _pct(mean: float, low: float, high: float) -> str:
     return f"{100 * mean:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
 
 
-def domain_html(frame: pd.DataFrame) -> str:
-    """An HTML section (heading and one table per target task); empty string when there is nothing to show."""
+def html_tables(frame: pd.DataFrame) -> list:
+    """One report table per source → target × backbone (empty when no row has a source); the page escapes them."""
+    from report.html import Cell, Table  # here, not at the top: report.html builds the page from these tables
+
     table = domain_table(frame)
-    if table.empty:
-        return ""
-    parts = ["<section id='domain'><h2>Domain adaptation</h2>",
-             "<p>Main metric on the target's test split (%, mean over seeds [95 % CI]); gain over source-only "
-             "(no target label) in points with a Welch interval. from-scratch uses the target's labels only.</p>"]
+    out = []
+    headers = [("fraction", "share of the target's training labels"), ("method", ""), ("n", "seeds"),
+               ("score", "main metric on the target's test split, % (mean over seeds [95 % CI])"),
+               ("gain vs source-only", "points, with a Welch 95 % interval")]
     for (task, source, backbone), rows in table.groupby(["task", "source_task", "backbone"]):
-        parts.append(f"<h3>{html.escape(str(source))} → {html.escape(str(task))} "
-                     f"<small>({html.escape(str(backbone))})</small></h3>")
-        parts.append("<table><thead><tr><th>fraction</th><th>method</th><th>n</th><th>score</th>"
-                     "<th>gain vs source-only</th></tr></thead><tbody>")
+        body = []
         for _, r in rows.iterrows():
             gain = "" if not math.isfinite(r["gain"]) else (
                 f"{100 * r['gain']:+.1f}" + (f" [{100 * r['gain_low']:+.1f}, {100 * r['gain_high']:+.1f}]"
                                              if math.isfinite(r["gain_low"]) else ""))
-            parts.append(f"<tr><td>{r['fraction']:g}</td><td>{html.escape(r['method'])}</td><td>{r['n']}</td>"
-                         f"<td>{_pct(r['mean'], r['low'], r['high'])}</td><td>{gain}</td></tr>")
-        parts.append("</tbody></table>")
-    parts.append("</section>")
-    return "\n".join(parts)
+            body.append([Cell(f"{r['fraction']:g}"), Cell(str(r["method"])), Cell(str(r["n"])),
+                         Cell(_pct(r["mean"], r["low"], r["high"])), Cell(gain)])
+        out.append(Table(f"{source} → {task} ({backbone})", headers, body))
+    return out

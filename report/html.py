@@ -183,7 +183,7 @@ def context(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> di
     tasks = sorted(set(board["task"]))
     missing = metrics.loc[~metrics["baseline"].astype(bool), tables.GROUP].drop_duplicates()
     # Here, not at the top: these build on this module's Cell/Table.
-    from report import budget, depth, estimates_html, sensitivity, verdict_html
+    from report import budget, depth, domain, estimates_html, sensitivity, verdict_html
     every_row = data.all_rows if data.all_rows is not None else norm
     return {
         "title": "transferbench report" + (f" — {', '.join(summary['suites'])}" if summary["suites"] else ""),
@@ -194,6 +194,7 @@ def context(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> di
         "missing_baseline": [f"{r.task} · {r.backbone} · fraction {r.fraction:g}" for r in missing.itertuples()],
         "figures": figures.all_figures(norm, board, data.curves) + depth.gain_vs_depth_plot(norm),
         "pretraining": pretraining_table(meta.get("pretraining") or []),
+        "domain": domain.html_tables(norm),
         "errors": status_table("Failed cells", data.errors),
         "skipped": status_table("Skipped cells (by design: the strategy does not apply)", data.skipped),
         "stats": {"slope_epochs": stats.SLOPE_EPOCHS, "threshold": stats.THRESHOLD_FRACTION,

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from report.domain import domain_html, domain_table
+from report.domain import domain_table, html_tables
 
 
 def _rows():
@@ -31,11 +31,21 @@ def test_gain_over_source_only_and_unsupervised_variant():
     assert table.loc["dann", "gain_low"] > 0  # clearly above the anchor
     assert table.loc["from-scratch", "gain"] < 0 and table.loc["source-only", "n"] == 3
     assert table.loc["dann (unsupervised)", "n"] == 1
-    html = domain_html(_rows())
-    assert "mnist → digits" in html and "+19.0" in html
+    (shown,) = html_tables(_rows())
+    assert shown.caption.startswith("mnist → digits") and any(c.text.startswith("+19.0") for row in shown.rows
+                                                               for c in row)
 
 
 def test_no_source_rows_no_section():
     rows = _rows()
     rows["source_task"] = None
-    assert domain_table(rows).empty and domain_html(rows) == ""
+    assert domain_table(rows).empty and html_tables(rows) == []
+
+
+def test_domain_section_is_escaped_in_the_page():
+    from report import render_html
+
+    rows = _rows()
+    rows["source_task"] = "<script>x</script>"
+    page = render_html(rows)
+    assert '<section id="domain">' in page and "&lt;script&gt;x&lt;/script&gt;" in page
