@@ -27,7 +27,7 @@ SHARED: dict[str, Param] = {
     "epochs": Param(5, "training epochs", int, 1, 10_000),
     "batch_size": Param(128, "training batch size", int, 1, 1 << 20),
     "eval_batch_size": Param(256, "batch size for validation, test and feature extraction", int, 1, 1 << 20),
-    "lr": Param(1e-3, "peak learning rate of the head (AdamW)", float, 0, 10, open_low=True),
+    "lr": Param(1e-3, "peak learning rate of the head (AdamW; 0 trains nothing)", float, 0),
     "weight_decay": Param(0.01, "AdamW weight decay", float, 0, 10),
     "warmup": Param(0.1, "share of training steps spent in linear warmup before the cosine decay", float, 0, 0.99),
     "label_smoothing": Param(0.0, "cross-entropy label smoothing", float, 0, 0.99),

@@ -82,6 +82,10 @@ def _first_problem(err: ValidationError) -> str:
         return f"unknown key {loc[-1]!r}; valid keys: {', '.join(KEYS)}"
     if kind == "missing":
         return f"missing key {key!r}"
+    if kind == "dict_type":
+        return f"'{key}' must be a mapping (got {_short(value)})"
+    if kind == "list_type":
+        return f"'{key}' must be a list (got {_short(value)})"
     if kind == "too_short":
         return f"'{key}' is empty; give at least one value"
     if loc and loc[0] == "fractions":

@@ -78,7 +78,7 @@ def test_every_strategy_uses_the_source_weights_and_they_are_trained_once(tiny):
     assert rows["from-scratch"]["weights_source"] == "random init"
     assert rows["full-fine-tune"]["weights_source"].startswith("pretrained:tiny-shapes:")
     record = json.loads(weights.with_suffix(".json").read_text())
-    assert record["role"] == "pretrain" and [p["epoch"] for p in record["curve"]] == [1]
+    assert record["role"] == "pretrain" and [p["epoch"] for p in record["curve"]] == [0, 1]
     assert 0 <= record["accuracy"] <= 1 and record["n_test"] == 90
 
     from bench.backbones import resolve_backbone

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from bench.run import registry
+from bench.run.params import strategy_params
 from bench.core.errors import UserError
 from bench.core.splits import make_splits, stratified_take
 from bench.core.task import TaskMetadata
@@ -17,7 +18,9 @@ def test_plugins_are_discovered_and_complete():
     assert {"from-scratch", "feature-extraction", "partial-freeze", "full-fine-tune", "zero-shot"} <= set(strategies)
     for name, s in strategies.items():
         assert s.name == name and s.description and isinstance(s.parameters, dict)
-        assert all(isinstance(v, list) and v for v in s.parameters.values()), name
+        for key, spec in strategy_params(s).items():  # every parameter declared: its default fits its own check
+            spec.check(key, spec.default, f"strategy {name}")
+            assert isinstance(spec.help, str), (name, key)
     tasks = registry.plugins("task")
     assert {"fashion-mnist", "mnist", "digits", "cifar10"} <= set(tasks)
     for name, t in tasks.items():
