@@ -34,7 +34,7 @@ SUITES = {
     "epochs-float": (suite_text(params={"epochs": 2.5}), "an integer"),
     "batch-size-zero": (suite_text(params={"batch_size": 0}), "params.batch_size: 0"),
     "lr-word": (suite_text(params={"lr": "fast"}), "params.lr: 'fast'"),
-    "lr-zero": (suite_text(params={"lr": 0}), "params.lr: 0"),
+    "lr-negative": (suite_text(params={"lr": -0.1}), "params.lr: -0.1"),
     "lr-nan": ("name: t\ntasks: [digits]\nbackbones: [test_efficientnet]\nstrategies: [from-scratch]\n"
                "params: {lr: .nan}\n", "params.lr"),
     "image-size-negative": (suite_text(params={"image_size": -5}), "params.image_size: -5"),
