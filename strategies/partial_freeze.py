@@ -5,12 +5,13 @@ import dataclasses
 
 from bench.core.errors import SkipCell
 from bench.core.param import Param
-from bench.core.strategy import BACKBONE_LR_MULT, Strategy, freeze, head_and_body_groups
+from bench.core.strategy import BACKBONE_LR_MULT, Strategy, freeze, head_and_body_groups, zero_init_head
 
 
 class PartialFreeze(Strategy):
     name = "partial-freeze"
     description = "pretrained init; stem + first stages frozen, last `trainable_stages` stages + new head trained"
+    version = "2"  # 1: the new head kept its random init (2: zero-initialised, as in pretrained_model)
     parameters = {"trainable_stages": Param(2, "stages trained from the top (0: only the new head); more than the "
                                             "backbone has skips the cell", int, 0, 100),
                   "backbone_lr_mult": dataclasses.replace(BACKBONE_LR_MULT, default=1.0)}
@@ -18,6 +19,7 @@ class PartialFreeze(Strategy):
     def run(self, ctx):
         backbone, params = ctx.backbone, ctx.params
         model = backbone.create(ctx.meta.num_classes, pretrained=True, params=params)
+        zero_init_head(backbone.head(model))
         stages = backbone.stages(model)
         k = int(params["trainable_stages"])
         if not 0 <= k <= len(stages):
