@@ -10,7 +10,6 @@ point per epoch with its validation accuracy.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from typing import Callable
@@ -21,7 +20,7 @@ from torch import nn
 
 from bench.backbones.base import Inputs
 from bench.core.strategy import head_and_body_groups
-from bench.run.train import (FitResult, TensorData, autocast, evaluate, make_optimizer, planned_epochs,
+from bench.run.train import (FitResult, ModelSelection, TensorData, autocast, evaluate, make_optimizer, planned_epochs,
                              recalibrate_batchnorm, steps_per_epoch, sync, warmup_cosine)
 
 from bench.run.context import CellContext, Outcome, count_params
@@ -132,8 +131,8 @@ def fit_joint(model: nn.Module, groups: list[dict], step_loss: StepLoss, per_epo
     optimizer = make_optimizer(groups, params, device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, params["warmup"]))
     trained = [model] + ([extra] if extra is not None else [])
-    result, best_state, best_score = FitResult(), None, -1.0
-    patience_left = params.get("patience")
+    result = FitResult()
+    selection = ModelSelection(ctx.meta.main_metric, params.get("patience"))
     step = 0
     # Epoch 0, as in the shared loop: the skill before any step, a point of the curve, not a selection candidate.
     t1 = time.perf_counter()
@@ -178,16 +177,9 @@ def fit_joint(model: nn.Module, groups: list[dict], step_loss: StepLoss, per_epo
         result.curve.append(point)
         if ctx.on_epoch:
             ctx.on_epoch(point)
-        if val_scores.get(ctx.meta.main_metric) > best_score:
-            best_score, result.best_epoch, result.best_val = val_scores.get(ctx.meta.main_metric), epoch, val_scores
-            best_state = copy.deepcopy(model.state_dict())
-            patience_left = params.get("patience")
-        elif patience_left is not None:
-            patience_left -= 1
-            if patience_left <= 0:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        if selection.stop_after(model, epoch, val_scores, result):
+            break
+    selection.restore(model)
     return result
 
 

@@ -196,7 +196,7 @@ def fit(model: nn.Module, groups: list[dict[str, Any]], train: TensorData, val: 
     net = torch.compile(model) if params.get("compile") and device.type == "cuda" else model
     precision = params.get("precision", "auto")
     result = FitResult()
-    best_state, best_score, patience_left = None, -1.0, params.get("patience")
+    selection = ModelSelection(metric, params.get("patience"))
     order = torch.empty(0, dtype=torch.long)
     # Epoch 0: the skill before any training step ("higher start" is measured here, not after one epoch). It is
     # a point of the curve, not a candidate for model selection: the product of a trained strategy is trained.
@@ -241,17 +241,36 @@ def fit(model: nn.Module, groups: list[dict[str, Any]], train: TensorData, val: 
         result.curve.append(point)
         if on_epoch:
             on_epoch(point)
-        if val_scores.get(metric) > best_score:
-            best_score, result.best_epoch, result.best_val = val_scores.get(metric), epoch, val_scores
-            best_state = copy.deepcopy(model.state_dict())
-            patience_left = params.get("patience")
-        elif patience_left is not None:
-            patience_left -= 1
-            if patience_left <= 0:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        if selection.stop_after(model, epoch, val_scores, result):
+            break
+    selection.restore(model)
     return result
+
+
+class ModelSelection:
+    """Keep the epoch with the best validation ``metric`` (its weights copied) and stop after ``patience`` epochs
+    without gain (None: never). Shared by every training loop, so all strategies are selected the same way."""
+
+    def __init__(self, metric: str, patience: int | None):
+        self.metric, self.patience = metric, patience
+        self.best_score, self.best_state, self.left = -1.0, None, patience
+
+    def stop_after(self, model: nn.Module, epoch: int, scores: Scores, result: FitResult) -> bool:
+        """Record epoch ``epoch``'s validation ``scores`` in ``result``; True when training should stop."""
+        if scores.get(self.metric) > self.best_score:
+            self.best_score, result.best_epoch, result.best_val = scores.get(self.metric), epoch, scores
+            self.best_state = copy.deepcopy(model.state_dict())
+            self.left = self.patience
+            return False
+        if self.left is None:
+            return False
+        self.left -= 1
+        return self.left <= 0
+
+    def restore(self, model: nn.Module) -> None:
+        """Load the selected epoch's weights back into ``model``."""
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
 
 
 def _train_step(model, optimizer, inputs, y, label_smoothing, device, precision="auto", penalty=None):
