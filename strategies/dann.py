@@ -20,7 +20,7 @@ from bench.run.grl import GradientReversal, dann_lambda
 from bench.run.joint import (Batches, build_classifier, cat_inputs, feature_dim, joint_train_and_test,
                              mixed_transformed)
 from bench.core.param import Param
-from bench.run.sources import CLASS_MAP, SOURCE, unlabelled_target
+from bench.run.sources import CLASS_MAP, INIT, SOURCE, unlabelled_target
 from bench.run.train import steps_per_epoch
 
 
@@ -37,8 +37,7 @@ class DANN(Strategy):
     source_classes = "same"
     parameters = {
         "source": SOURCE, "class_map": CLASS_MAP,
-        "init": Param("pretrained", "start from the backbone's pretrained weights or from a random init", str,
-                      choices=("pretrained", "random")),
+        "init": INIT,
         "backbone_lr_mult": [0.1],
         "target_labels": Param(True, "also train the classifier on the cell's labelled target fraction (false: "
                                "unsupervised domain adaptation, no target training label used)", bool),

@@ -14,7 +14,7 @@ from bench.core.strategy import Strategy
 from bench.run import registry
 from bench.run.joint import Batches, build_classifier, feature_dim, joint_train_and_test, multitask_loss
 from bench.core.param import Param
-from bench.run.sources import AUX, source_names
+from bench.run.sources import AUX, INIT, source_names
 
 
 class MultiTask(Strategy):
@@ -23,8 +23,7 @@ class MultiTask(Strategy):
     needs = ("source",)
     parameters = {
         "source": AUX,
-        "init": Param("pretrained", "start from the backbone's pretrained weights or from a random init", str,
-                      choices=("pretrained", "random")),
+        "init": INIT,
         "backbone_lr_mult": [0.1],
         "aux_weight": Param(1.0, "weight of the auxiliary tasks' cross-entropy", float, 0, 100),
         "temperature": Param(1.0, "auxiliary task sampling: size ^ (1 / temperature)", float, 0, 1000,

@@ -7,11 +7,8 @@ source images, so the target is scored with the source's statistics, as a model 
 
 from bench.core.strategy import Strategy
 from bench.run.joint import build_classifier
-from bench.core.param import Param
-from bench.run.sources import CLASS_MAP, SOURCE
+from bench.run.sources import CLASS_MAP, INIT, SOURCE
 
-INIT = Param("pretrained", "start from the backbone's pretrained weights or from a random init", str,
-             choices=("pretrained", "random"))
 
 
 class SourceOnly(Strategy):

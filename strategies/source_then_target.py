@@ -7,11 +7,9 @@ The row's curve is the target stage's; ``train_time_s`` includes the source stag
 from bench.core.strategy import Strategy
 from bench.run.joint import build_classifier
 from bench.core.param import Param
-from bench.run.sources import CLASS_MAP, SOURCE
+from bench.run.sources import CLASS_MAP, INIT, SOURCE
 from bench.run.train import fit
 
-INIT = Param("pretrained", "start the source stage from the backbone's pretrained weights or a random init", str,
-             choices=("pretrained", "random"))
 
 
 class SourceThenTarget(Strategy):

@@ -56,8 +56,6 @@ def count_params(model: nn.Module) -> tuple[int, int]:
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params) + frozen_affine
 
 
-# Encoded official splits, kept between cells of one process (same task, data and backbone encoding).
-_ENCODED: dict[str, TensorData] = {}
 _PARAM_COUNTS: dict[str, int] = {}
 
 
@@ -76,13 +74,7 @@ class CellContext:
         return {"n_train": len(self.splits.train), "n_val": len(self.splits.val), "n_test": len(self.splits.test)}
 
     def _official(self, which: str) -> TensorData:
-        split = self.data.train if which == "train" else self.data.test
-        key = f"{self.task.name}|{self.task.version}|{self.data.source}|{which}|{self.backbone.encode_key(self.params)}"
-        if key not in _ENCODED:
-            if len(_ENCODED) >= 4:
-                _ENCODED.clear()
-            _ENCODED[key] = TensorData(self.backbone.encode(split, self.params), split.y.long())
-        return _ENCODED[key]
+        return features.encoded_split(self.task, self.data, self.backbone, self.params, which)
 
     def split(self, which: str) -> TensorData:
         """The cell's ``train``, ``val`` or ``test`` data, encoded by the backbone, on the device."""

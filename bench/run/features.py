@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -27,6 +27,20 @@ if TYPE_CHECKING:
 
 # In-memory copies between cells of one process: cache key -> (sorted sample indices, float16 features).
 _FEATURES: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+# Encoded official splits, kept between cells of one process (same task, data and backbone encoding).
+_ENCODED: dict[str, TensorData] = {}
+
+
+def encoded_split(task: Any, data: Any, backbone: Backbone, params: dict[str, Any], which: str) -> TensorData:
+    """A task's whole official ``train`` or ``test`` split encoded by ``backbone`` (on the CPU), kept in memory
+    between cells of one process; the target task of a cell and a strategy's source task share this cache."""
+    split = data.train if which == "train" else data.test
+    key = f"{task.name}|{task.version}|{data.source}|{which}|{backbone.encode_key(params)}"
+    if key not in _ENCODED:
+        if len(_ENCODED) >= 4:
+            _ENCODED.clear()
+        _ENCODED[key] = TensorData(backbone.encode(split, params), split.y.long())
+    return _ENCODED[key]
 
 
 def cell_features(ctx: CellContext, which: str, make_model: Callable[[], nn.Module]) -> TensorData:

@@ -24,9 +24,13 @@ import torch
 from bench.core.errors import UserError
 from bench.core.splits import make_splits
 from bench.core.task import TaskMetadata
-from bench.run import registry
+from bench.run import features, registry
 from bench.run.params import Param, strategy_params
 from bench.run.train import TensorData
+
+# How a strategy that learns from a source starts: the backbone's pretrained weights or a random init.
+INIT = Param("pretrained", "start from the backbone's pretrained weights or from a random init", str,
+             choices=("pretrained", "random"))
 
 if TYPE_CHECKING:  # types only
     from bench.run.context import CellContext
@@ -130,18 +134,9 @@ def _load(name: str):
     return task, task.check_labels(task.load())
 
 
-_ENCODED: dict[str, TensorData] = {}
-
-
 def _official(ctx: CellContext, name: str, which: str) -> TensorData:
     task, data = _load(name)
-    split = data.train if which == "train" else data.test
-    key = f"{name}|{task.version}|{data.source}|{which}|{ctx.backbone.encode_key(ctx.params)}"
-    if key not in _ENCODED:
-        if len(_ENCODED) >= 4:
-            _ENCODED.clear()
-        _ENCODED[key] = TensorData(ctx.backbone.encode(split, ctx.params), split.y.long())
-    return _ENCODED[key]
+    return features.encoded_split(task, data, ctx.backbone, ctx.params, which)
 
 
 def source_split(ctx: CellContext, which: str, name: str | None = None) -> TensorData:

@@ -12,7 +12,7 @@ from bench import results
 from bench.backbones import resolve_backbone
 from bench.core.errors import UserError
 from bench.core.task import Split, Task, TaskData, TaskMetadata
-from bench.run import registry, sources
+from bench.run import features, registry, sources
 from bench.run.cell import load_task_data, run_cell
 from bench.run.context import CellContext
 from bench.run.grl import GradientReversal, dann_lambda, grad_reverse
@@ -57,7 +57,7 @@ def tasks(monkeypatch):
     register(monkeypatch, "task", TinyShapes(), TinyTarget(), TinyLetters())
     load_task_data.cache_clear()
     sources._load.cache_clear()
-    sources._ENCODED.clear()
+    features._ENCODED.clear()  # the encoding cache the target and the source share
 
 
 def suite(strategies, source="tiny-shapes", fractions=(1.0,), seeds=(0,), **params):
