@@ -127,10 +127,12 @@ def learning_curves(frame: pd.DataFrame, curves: pd.DataFrame, colors: dict) -> 
         finals = []
         for row, fraction in zip(axes, fractions):
             panel = block[block["fraction"] == fraction]
+            here = (ok["task"] == task) & (ok["backbone"] == backbone) & (ok["fraction"] == fraction)
+            levels = set(ok.loc[here & (ok["_curve_kind"] != stats.SGD), "strategy"])
             for strategy, line in sorted(panel.groupby("strategy"), key=lambda kv: strategy_sort_key(kv[0])):
                 line = line.sort_values("epoch")
-                if line["epoch"].max() <= 0:
-                    continue  # only the epoch-0 score (zero-shot): drawn as a level by _zero_shot_lines
+                if line["epoch"].max() <= 0 or strategy in levels:
+                    continue  # no SGD curve (zero-shot, a solved probe): drawn as a level by _zero_shot_lines
                 for ax, x in zip(row, ("epoch", "time_mean")):
                     ax.plot(line[x], line["mean"], color=colors[strategy], label=strategy, marker="o", markersize=2.5)
                     band = line["low"].notna()
@@ -160,17 +162,20 @@ def learning_curves(frame: pd.DataFrame, curves: pd.DataFrame, colors: dict) -> 
     return plots
 
 
+_LEVEL_LABEL = {stats.NO_CURVE: "no training", stats.L2_PATH: "solved probe"}
+
+
 def _zero_shot_lines(ok: pd.DataFrame, task: str, backbone: str, fraction: float, row, colors: dict) -> None:
-    """Strategies that do not train (zero-shot: no curve, or only its epoch-0 point) appear as a dashed level at
-    their mean validation accuracy."""
-    untrained = ok["_epoch_curve"].map(lambda e: not len(e) or bool(np.max(e) <= 0)).astype(bool)
+    """Strategies without an SGD curve (zero-shot; feature-extraction's solved probe, whose curve is an L2 path,
+    not epochs) appear as a dashed level at their mean validation accuracy."""
+    untrained = ok["_curve_kind"] != stats.SGD
     cells = ok[(ok["task"] == task) & (ok["backbone"] == backbone) & (ok["fraction"] == fraction) & untrained]
     for strategy, group in cells.groupby("strategy"):
         level = group["val_accuracy"].fillna(group["accuracy"]).mean()
         if math.isfinite(level):
             for ax in row:
                 ax.axhline(level, color=colors[strategy], linestyle="--", linewidth=1,
-                           label=f"{strategy} (no training)")
+                           label=f"{strategy} ({_LEVEL_LABEL.get(group['_curve_kind'].iloc[0], 'no epochs')})")
 
 
 def fraction_plot(board: pd.DataFrame, colors: dict) -> list[Plot]:

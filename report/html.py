@@ -118,9 +118,10 @@ def _delta_cell(mean: float, delta: float, low: float, high: float, baseline: bo
 
 def transfer_table(task: str, metrics: pd.DataFrame) -> Table:
     headers = [("backbone", ""), ("strategy", ""), ("fraction", ""), ("n", "seeds (strategy / from-scratch)"),
-               ("jumpstart", "val accuracy before training (epoch 0) when recorded, else after epoch 1; "
-                "Δ vs from-scratch with 95% Welch CI"),
-               ("slope", f"mean val-accuracy gain per epoch over the first {stats.SLOPE_EPOCHS} epochs"),
+               ("start", "val accuracy after the first epoch of training (the same point for every strategy); "
+                "strategies that do not train: their val accuracy. Δ vs from-scratch (jumpstart) with 95% Welch CI"),
+               ("slope", f"mean val-accuracy gain per epoch from the start point to epoch {stats.SLOPE_EPOCHS}; "
+                "— without an SGD curve"),
                ("asymptote", "val accuracy at the selected epoch"),
                ("time to threshold", "wall seconds to reach the threshold; seeds that reached it"),
                ("AULC", "mean val accuracy over epochs (area under the learning curve)"),
@@ -130,7 +131,11 @@ def transfer_table(task: str, metrics: pd.DataFrame) -> Table:
         is_base = r.strategy == tables.BASELINE
         cells = [Cell(r.backbone, r.backbone), Cell(r.strategy, r.strategy), Cell(f"{r.fraction:g}", _key(r.fraction)),
                  Cell(str(r.n), str(r.n), "" if is_base else f"vs {r.n_scratch} from-scratch")]
-        for m, digits in (("jumpstart", 3), ("slope", 4), ("asymptote", 3)):
+        no_curve = Cell("—", "", _NO_CURVE.get(r.curve_kind, "")) if r.curve_kind != stats.SGD else None
+        for m, digits in (("start", 3), ("slope", 4), ("asymptote", 3)):
+            if m == "slope" and no_curve:
+                cells.append(no_curve)
+                continue
             cells.append(_delta_cell(getattr(r, f"{m}_mean"), getattr(r, f"{m}_delta"), getattr(r, f"{m}_delta_low"),
                                      getattr(r, f"{m}_delta_high"), r.baseline, is_base, digits))
         ttt = _delta_cell(r.time_to_threshold_s_mean, r.time_to_threshold_s_delta, r.time_to_threshold_s_delta_low,
@@ -139,11 +144,16 @@ def transfer_table(task: str, metrics: pd.DataFrame) -> Table:
         if not is_base and r.baseline and not _finite(r.time_to_threshold_s_delta):
             reached += f"; from-scratch {r.reached_scratch}/{r.n_scratch}"
         sub = reached if ttt.sub == "Δ n/a" else f"{ttt.sub} · {reached}"
-        cells.append(Cell(ttt.text if r.reached else "not reached", ttt.sort, sub))
-        cells.append(_delta_cell(r.aulc_mean, r.aulc_delta, r.aulc_delta_low, r.aulc_delta_high, r.baseline, is_base))
+        # a solved probe or zero-shot: no training curve to read a slope, a time or an area from
+        cells.append(no_curve or Cell(ttt.text if r.reached else "not reached", ttt.sort, sub))
+        cells.append(no_curve or _delta_cell(r.aulc_mean, r.aulc_delta, r.aulc_delta_low, r.aulc_delta_high,
+                                             r.baseline, is_base))
         cells.append(_negative_cell(r))
         rows.append(cells)
     return Table(f"Transfer metrics — {task}", headers, rows)
+
+
+_NO_CURVE = {stats.L2_PATH: "solved probe: no SGD curve", stats.NO_CURVE: "no training"}
 
 
 def _negative_cell(r: Any) -> Cell:

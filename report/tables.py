@@ -25,7 +25,7 @@ GROUP = ["task", "backbone", "fraction"]  # one comparison: same task, same back
 NUMERIC = ["seed", "fraction", "accuracy", "macro_f1", "val_accuracy", "best_epoch", "epochs_run", "wall_time_s",
            "train_time_s", "trainable_params", "total_params", "first_epoch_time_s"]
 TEXT = ["cell", "suite", "task", "backbone", "strategy", "status", "error", "device", "git_sha", "versions",
-        "started_at", "finished_at", "main_metric", "role"]
+        "started_at", "finished_at", "main_metric", "role", "curve_kind", "selected_from"]
 
 
 def _parse_json(value: Any, default: Any) -> Any:
@@ -56,6 +56,21 @@ def _curve_arrays(curve: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return column("val_accuracy"), column("time_s"), np.array(numbers, float)
 
 
+def curve_kind(recorded: Any, curve: Any) -> str:
+    """What a row's curve points are (``seedstats.CURVE_KINDS``): the recorded ``curve_kind`` when the row has
+    one; for rows recorded before that column existed, read from the curve itself: points carrying an ``l2``
+    strength are a solved probe's L2 path, a curve that is empty or only the epoch-0 point is "none" (zero-shot),
+    anything else is per-epoch SGD (this also classifies version-1 feature-extraction, which trained by SGD)."""
+    if recorded in stats.CURVE_KINDS:
+        return str(recorded)
+    points = [p for p in _parse_json(curve, []) if isinstance(p, dict)]
+    if any("l2" in p for p in points):
+        return stats.L2_PATH
+    if all(p.get("epoch") == 0 for p in points):  # also the empty curve
+        return stats.NO_CURVE
+    return stats.SGD
+
+
 def curve_start(epochs: np.ndarray) -> int:
     """Epoch number of a curve's first point: 0 when it has the before-training point, else 1."""
     return int(epochs[0]) if len(epochs) and np.isfinite(epochs[0]) and epochs[0] == 0 else 1
@@ -68,8 +83,8 @@ def strategy_sort_key(name: str) -> tuple[int, str]:
 def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy with every column the report reads, numeric columns as floats and curves parsed.
 
-    Adds ``_val_curve``, ``_time_curve`` and ``_epoch_curve`` (float arrays per row), and ``role`` (``final``
-    where missing). Works on frames from ``load_results``, from a
+    Adds ``_val_curve``, ``_time_curve`` and ``_epoch_curve`` (float arrays per row), ``_curve_kind`` (see
+    ``curve_kind``) and ``role`` (``final`` where missing). Works on frames from ``load_results``, from a
     CSV round trip (JSON as text) or built by hand (lists and dicts, missing columns).
     """
     out = frame.copy()
@@ -88,6 +103,7 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     out["_val_curve"] = [a for a, _, _ in arrays]
     out["_time_curve"] = [t for _, t, _ in arrays]
     out["_epoch_curve"] = [e for _, _, e in arrays]
+    out["_curve_kind"] = [curve_kind(k, c) for k, c in zip(out["curve_kind"], out["curve"])]
     return out.reset_index(drop=True)
 
 
@@ -176,44 +192,58 @@ def _sorted(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def cell_metrics(frame: pd.DataFrame) -> pd.DataFrame:
-    """Learning-curve metrics of every ``ok`` cell (see ``bench.results.seedstats`` for the definitions).
+    """Learning-curve metrics of every ``ok`` cell (definitions in ``bench.results.seedstats`` and
+    docs/REPORT.md).
 
-    The threshold for time-to-threshold is 90 % of the best validation accuracy any cell of the same
-    task/backbone/fraction reached, so times are comparable across strategies; the AULC horizon is the longest
-    curve of that group. Cells without a curve (zero-shot) get NaN for curve metrics and their validation
-    (else test) accuracy as asymptote.
+    Per task/backbone/fraction group: "start" is read at ``stats.start_epoch(H)`` (epoch 1 on per-epoch curves),
+    H the group's longest SGD run, the same point for every strategy; the time-to-threshold bar is 90 % of the
+    best validation score any cell of the group reached, so times compare across strategies; the AULC horizon
+    is H. Only SGD curves have slope, AULC and time to threshold; a solved probe (``l2-path``) and zero-shot
+    (``none``) get NaN there, and their start and asymptote are their validation score (the selected probe, the
+    zero-shot score): a strategy that does not train has its final skill from the start.
     """
     ok = frame[frame["status"] == "ok"]
     out = []
     for _, group in ok.groupby(GROUP, dropna=False, sort=False):
-        curves = list(group["_val_curve"])
-        starts = [curve_start(e) for e in group["_epoch_curve"]]
+        curves, epochs = list(group["_val_curve"]), list(group["_epoch_curve"])
+        sgd = [kind == stats.SGD for kind in group["_curve_kind"]]
+        starts = [curve_start(e) for e in epochs]
         best = max((np.nanmax(c) for c in curves if np.isfinite(c).any()), default=math.nan)
         threshold = stats.THRESHOLD_FRACTION * best
-        horizon = max((s + len(c) - 1 for c, s in zip(curves, starts) if len(c)), default=0)  # last epoch
-        for (_, row), curve, start in zip(group.iterrows(), curves, starts):
+        horizon = max((s + len(c) - 1 for c, s, k in zip(curves, starts, sgd) if len(c) and k), default=0)
+        at = stats.start_epoch(horizon)
+        for (_, row), curve, epoch, start, is_sgd in zip(group.iterrows(), curves, epochs, starts, sgd):
             fallback = row["val_accuracy"] if math.isfinite(row["val_accuracy"]) else row["accuracy"]
+            if is_sgd:
+                metrics = {"start": stats.start_score(curve, epoch, at), "start_epoch": at,
+                           "slope": stats.early_slope(curve, epoch, at),
+                           "asymptote": stats.asymptote(curve, row["best_epoch"], start=start) if len(curve)
+                           else fallback,
+                           "aulc": stats.area_under_curve(curve, horizon, start=start),
+                           "time_to_threshold_s": stats.time_to_threshold(curve, row["_time_curve"], threshold)}
+            else:
+                metrics = {"start": fallback, "start_epoch": math.nan, "slope": math.nan, "asymptote": fallback,
+                           "aulc": math.nan, "time_to_threshold_s": math.nan}
             out.append({
                 "cell": row["cell"], "task": row["task"], "backbone": row["backbone"], "fraction": row["fraction"],
-                "strategy": row["strategy"], "seed": row["seed"], "accuracy": row["accuracy"],
-                "jumpstart": stats.jumpstart(curve), "slope": stats.slope(curve, start=start),
-                "asymptote": stats.asymptote(curve, row["best_epoch"], start=start) if len(curve) else fallback,
-                "aulc": stats.area_under_curve(curve, horizon, start=start),
-                "threshold": threshold,
-                "time_to_threshold_s": stats.time_to_threshold(curve, row["_time_curve"], threshold),
+                "strategy": row["strategy"], "seed": row["seed"], "curve_kind": row["_curve_kind"],
+                "accuracy": row["accuracy"], **metrics, "threshold": threshold,
             })
-    return pd.DataFrame(out, columns=["cell", "task", "backbone", "fraction", "strategy", "seed", "accuracy",
-                                      "jumpstart", "slope", "asymptote", "aulc", "threshold", "time_to_threshold_s"])
+    return pd.DataFrame(out, columns=["cell", "task", "backbone", "fraction", "strategy", "seed", "curve_kind",
+                                      "accuracy", "start", "start_epoch", "slope", "asymptote", "aulc", "threshold",
+                                      "time_to_threshold_s"])
 
 
-CURVE_METRICS = ("jumpstart", "slope", "asymptote", "aulc", "time_to_threshold_s")
+CURVE_METRICS = ("start", "slope", "asymptote", "aulc", "time_to_threshold_s")
 
 
 def transfer_metrics(frame: pd.DataFrame) -> pd.DataFrame:
     """Per task/backbone/fraction/strategy: curve metrics over seeds and their difference to from-scratch.
 
-    For each metric: ``<m>_mean`` (over seeds) and ``<m>_delta`` with ``<m>_delta_low/high`` (Welch 95 % CI of
-    strategy − from-scratch). ``reached`` / ``reached_scratch`` count seeds that reached the time threshold.
+    For each metric (start, slope, asymptote, AULC, time to threshold): ``<m>_mean`` (over seeds) and
+    ``<m>_delta`` with ``<m>_delta_low/high`` (Welch 95 % CI of strategy − from-scratch); Δ start is the
+    lectures' "jumpstart". ``curve_kind`` says which metrics exist (NaN slope/AULC/time for non-SGD curves),
+    ``start_epoch`` where start was read. ``reached`` / ``reached_scratch`` count seeds that reached the time threshold.
     ``negative_transfer`` is
     True when the strategy's test accuracy is below from-scratch's by a one-sided Welch t-test at 5 %
     (``p_below_scratch``); it needs two seeds on each side, otherwise it is None (undecided). ``baseline`` says
@@ -225,7 +255,8 @@ def transfer_metrics(frame: pd.DataFrame) -> pd.DataFrame:
         scratch = group[group["strategy"] == BASELINE]
         for strategy, cells in group.groupby("strategy", sort=False):
             row: dict[str, Any] = dict(zip(GROUP, key), strategy=strategy, n=len(cells), n_scratch=len(scratch),
-                                       baseline=not scratch.empty, threshold=cells["threshold"].iloc[0],
+                                       baseline=not scratch.empty, curve_kind=cells["curve_kind"].iloc[0],
+                                       start_epoch=group["start_epoch"].max(), threshold=cells["threshold"].iloc[0],
                                        reached=int(cells["time_to_threshold_s"].notna().sum()),
                                        reached_scratch=int(scratch["time_to_threshold_s"].notna().sum()))
             for metric in CURVE_METRICS:
@@ -241,7 +272,8 @@ def transfer_metrics(frame: pd.DataFrame) -> pd.DataFrame:
             row["p_below_scratch"] = test.p_less if decidable else math.nan
             row["negative_transfer"] = test.significantly_below() if decidable else None
             rows.append(row)
-    columns = GROUP + ["strategy", "n", "n_scratch", "baseline", "threshold", "reached", "reached_scratch"] + [
+    columns = GROUP + ["strategy", "n", "n_scratch", "baseline", "curve_kind", "start_epoch", "threshold", "reached",
+                       "reached_scratch"] + [
         f"{m}{s}" for m in CURVE_METRICS for s in ("_mean", "_delta", "_delta_low", "_delta_high")] + [
         "accuracy_delta", "p_below_scratch", "negative_transfer"]
     table = pd.DataFrame(rows, columns=columns)

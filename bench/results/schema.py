@@ -20,6 +20,7 @@ COLUMNS = [
     "n_train", "n_val", "n_test", "modality", "main_metric", "data_source", "weights_source",
     "device", "versions", "git_sha", "started_at", "finished_at",
     "role", "trial", "selected_from", "search_note", "budget_steps", "val_macro_f1",  # search (bench.run.search)
+    "curve_kind",  # "sgd" (per-epoch), "l2-path" (a solved probe's strengths), "none" (zero-shot)
 ]
 JSON_COLUMNS = ("params", "curve", "versions")
 STATUSES = ("ok", "error", "skipped")

@@ -8,7 +8,8 @@ sequences of floats, so the gate can use it without pandas gymnastics. Conventio
 - A difference between two strategies is Welch's (unequal variances, unpaired): seeds of two strategies are
   different training runs, so nothing pairs them beyond the seed number.
 - Learning-curve metrics read one curve: a list of per-epoch values in epoch order, starting at epoch 0 (the
-  score before training) when the loop recorded it, else at epoch 1; ``start`` says which.
+  score before training) when the loop recorded it, else at epoch 1; ``start`` says which. They apply to SGD
+  curves only (``curve_kind`` "sgd"): a solved probe's L2 path and zero-shot's single point are not epochs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import numpy as np
 from scipy import special
 
 CONFIDENCE = 0.95
-SLOPE_EPOCHS = 3  # "early" improvement = over the first three epochs (two epoch-to-epoch gains)
+SLOPE_EPOCHS = 3  # "early" improvement = from the start point up to epoch 3 (two epoch-to-epoch gains)
+START_FRACTION = 0.1  # "start" = the score after the first epoch, or after 10 % of a run shorter than 10 epochs
 THRESHOLD_FRACTION = 0.9  # time-to-threshold: first time a run reaches 90 % of the best accuracy seen
 NEGATIVE_TRANSFER_ALPHA = 0.05
 
@@ -134,9 +136,33 @@ def holm(p_values: Sequence[float]) -> list[float]:
 # before that point existed. Both kinds keep working; metrics say "from epoch 0 when present".
 
 
+SGD, L2_PATH, NO_CURVE = "sgd", "l2-path", "none"  # ``curve_kind``: what a row's curve points are
+CURVE_KINDS = (SGD, L2_PATH, NO_CURVE)
+
+
+def start_epoch(horizon: float) -> float:
+    """Where "start" is read: after the first epoch, or after ``START_FRACTION`` of the run when it has fewer
+    than 10 epochs (``horizon`` = the last epoch of the longest run compared). The shared loop records one point
+    per epoch, so on its curves this is epoch 1 either way; a loop that records sub-epoch points (fractional
+    ``epoch`` numbers) gets the point at 10 % of a short run."""
+    return min(1.0, START_FRACTION * horizon) if horizon > 0 else 1.0
+
+
+def start_score(curve: Sequence[float], epochs: Sequence[float], at: float = 1.0) -> float:
+    """The skill early in training ("higher start"): the score at the first point after training began whose
+    epoch is at least ``at`` (see ``start_epoch``). The epoch-0 point (before any step) never counts: with a
+    zero-initialised head it is chance for every fine-tuning strategy alike. NaN when the run has no such point.
+    """
+    for value, epoch in zip(curve, epochs):
+        if math.isfinite(epoch) and epoch > 0 and epoch >= at - 1e-9:
+            return float(value)
+    return math.nan
+
+
 def jumpstart(curve: Sequence[float]) -> float:
-    """The skill before refining ("higher start"): the curve's first point, which is the epoch-0 score (before
-    any training) when the curve has one, else the score after epoch 1. NaN for an empty curve."""
+    """The curve's first point: the epoch-0 score (before any training) when the curve has one, else the score
+    after epoch 1. NaN for an empty curve. The report's "start" is ``start_score``: with zero-initialised heads
+    the epoch-0 point is chance for every fine-tuning strategy, so it cannot tell them apart."""
     return float(curve[0]) if len(curve) else math.nan
 
 
@@ -151,6 +177,22 @@ def slope(curve: Sequence[float], epochs: int = SLOPE_EPOCHS, start: int = 1) ->
     if j < 1:
         return math.nan
     return (float(curve[j]) - float(curve[0])) / j
+
+
+def early_slope(curve: Sequence[float], epochs: Sequence[float], at: float = 1.0,
+                until: float = SLOPE_EPOCHS) -> float:
+    """Mean gain per epoch from the start point (see ``start_score``) to the last point at or before epoch
+    ``until`` ("higher slope"): ``(v(e_k) - v(e_s)) / (e_k - e_s)``. Measured from the start point, not epoch 0,
+    so the jump from a zero-initialised head's chance level is not counted as learning speed. NaN when the
+    run has no second point in that range."""
+    points = [(float(e), float(v)) for v, e in zip(curve, epochs) if math.isfinite(e) and e > 0 and e >= at - 1e-9]
+    if not points:
+        return math.nan
+    first = points[0]
+    last = [p for p in points if p[0] <= max(until, first[0]) + 1e-9][-1]
+    if last[0] <= first[0]:
+        return math.nan
+    return (last[1] - first[1]) / (last[0] - first[0])
 
 
 def asymptote(curve: Sequence[float], selected_epoch: float | None = None, start: int = 1) -> float:

@@ -39,6 +39,7 @@ class Outcome:
     total_params: int = 0
     throughput: float | None = None
     val_macro_f1: float | None = None  # validation macro-F1 (model selection on tasks whose main metric it is)
+    curve_kind: str = "sgd"  # what the curve's points are: "sgd" epochs, an "l2-path" of a solved probe, "none"
 
     @property
     def epochs_run(self) -> int:
@@ -123,7 +124,7 @@ class CellContext:
                   "time_s": time.perf_counter() - self.clock}]
         return Outcome(accuracy=test.accuracy, macro_f1=test.macro_f1, val_accuracy=val.accuracy, curve=curve,
                        eval_time_s=time.perf_counter() - t0, trainable_params=0, total_params=total,
-                       val_macro_f1=val.macro_f1)
+                       val_macro_f1=val.macro_f1, curve_kind="none")
 
     def backbone_param_count(self) -> int:
         """Parameters of the pretrained backbone (counted once per process; probes never build it on a cache hit)."""

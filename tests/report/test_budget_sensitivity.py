@@ -141,14 +141,15 @@ def epoch0_row(strategy: str, seed: int, values: list[float], **extra) -> dict:
     return row
 
 
-def test_epoch0_jumpstart_slope_and_area():
+def test_epoch0_start_slope_and_area():
     rows = [epoch0_row("from-scratch", s, [0.1, 0.3, 0.5, 0.7]) for s in range(2)]
     rows += [epoch0_row("full-fine-tune", s, [0.4, 0.6, 0.7, 0.7]) for s in range(2)]
     metrics = tables.transfer_metrics(tables.normalize(fx.frame(rows)))
     ft = metrics[metrics["strategy"] == "full-fine-tune"].iloc[0]
     scratch = metrics[metrics["strategy"] == "from-scratch"].iloc[0]
-    assert scratch["jumpstart_mean"] == pytest.approx(0.1) and ft["jumpstart_delta"] == pytest.approx(0.3)
-    assert scratch["slope_mean"] == pytest.approx((0.7 - 0.1) / 3)  # epochs 0..3
+    # start is read after epoch 1, not at epoch 0 (chance for zero-initialised heads); slope from there to epoch 3
+    assert scratch["start_mean"] == pytest.approx(0.3) and ft["start_delta"] == pytest.approx(0.3)
+    assert scratch["slope_mean"] == pytest.approx((0.7 - 0.3) / 2)  # epochs 1..3
     assert scratch["aulc_mean"] == pytest.approx(0.4)  # mean over epochs 0..3
     assert scratch["asymptote_mean"] == pytest.approx(0.7)  # best_epoch 3 is curve[3] with epoch 0 first
 
@@ -175,5 +176,5 @@ def test_old_curves_without_epoch0_keep_their_metrics():
     assert math.isnan(stats.slope([0.3], start=0))
     metrics = tables.transfer_metrics(tables.normalize(fx.frame(fx.issue_example(seeds=3))))
     ft = metrics[metrics["strategy"] == "full-fine-tune"].iloc[0]
-    assert ft["jumpstart_delta"] == pytest.approx(0.2) and ft["slope_delta"] == pytest.approx(-0.1)
+    assert ft["start_delta"] == pytest.approx(0.2) and ft["slope_delta"] == pytest.approx(-0.1)
     assert ft["aulc_delta"] == pytest.approx(0.1)

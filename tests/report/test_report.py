@@ -86,7 +86,7 @@ def test_page_is_self_contained_with_alt_text(mixed_page):
 def test_page_has_every_section(mixed_page):
     for anchor in ("summary", "leaderboard", "transfer", "figures", "failures", "definitions", "export"):
         assert f'id="{anchor}"' in mixed_page
-    for term in ("jumpstart", "slope", "asymptote", "time to threshold", "AULC", "negative transfer"):
+    for term in ("start", "slope", "asymptote", "time to threshold", "AULC", "negative transfer"):
         assert f"<dt>{term}</dt>" in mixed_page
     assert "CUDA out of memory" in mixed_page  # the failed cell's message
     assert "zero-shot: task has no class names" in mixed_page  # the skipped cell's reason
@@ -95,7 +95,7 @@ def test_page_has_every_section(mixed_page):
 
 def test_transfer_numbers_reach_the_page():
     page = report.render_html(fx.frame(fx.issue_example()))
-    assert "Δ +0.200 [+0.200, +0.200]" in page  # jumpstart 0.5 vs 0.3
+    assert "Δ +0.200 [+0.200, +0.200]" in page  # start 0.5 vs 0.3
     assert "Δ +0.000 [+0.000, +0.000]" in page  # equal asymptote 0.7
 
 

@@ -100,19 +100,19 @@ def _row(metrics, strategy, fraction=1.0):
 def test_transfer_metrics_issue_example():
     m = tables.transfer_metrics(tables.normalize(fx.frame(fx.issue_example())))
     ft = _row(m, "full-fine-tune")
-    assert ft["jumpstart_delta"] == pytest.approx(0.2)
+    assert ft["start_delta"] == pytest.approx(0.2)
     assert ft["asymptote_delta"] == pytest.approx(0.0)
     assert ft["slope_delta"] == pytest.approx(-0.1)
     assert ft["aulc_delta"] == pytest.approx(0.1)
     # identical seeds: the Welch interval collapses onto the difference
-    assert (ft["jumpstart_delta_low"], ft["jumpstart_delta_high"]) == (pytest.approx(0.2), pytest.approx(0.2))
+    assert (ft["start_delta_low"], ft["start_delta_high"]) == (pytest.approx(0.2), pytest.approx(0.2))
     # threshold = 90 % of the best (0.7) = 0.63: both reach it at epoch 3 (3 s/epoch vs 2 s/epoch)
     assert ft["threshold"] == pytest.approx(0.63)
     assert ft["time_to_threshold_s_mean"] == pytest.approx(9.0)
     assert ft["time_to_threshold_s_delta"] == pytest.approx(9.0 - 6.0)
     assert ft["negative_transfer"] is not None and not ft["negative_transfer"]  # decided, and not negative
     base = _row(m, "from-scratch")
-    assert base["jumpstart_mean"] == pytest.approx(0.3) and math.isnan(base["jumpstart_delta"])
+    assert base["start_mean"] == pytest.approx(0.3) and math.isnan(base["start_delta"])
 
 
 def test_negative_transfer_is_flagged_only_when_significant():
@@ -132,21 +132,23 @@ def test_single_seed_leaves_negative_transfer_undecided():
             fx.make_row(strategy="full-fine-tune", curve=[0.2, 0.4])]
     ft = _row(tables.transfer_metrics(tables.normalize(fx.frame(rows))), "full-fine-tune")
     assert ft["negative_transfer"] is None and ft["accuracy_delta"] == pytest.approx(-0.3)
-    assert math.isnan(ft["jumpstart_delta_low"])
+    assert math.isnan(ft["start_delta_low"])
 
 
 def test_missing_baseline_gives_absolute_values_only():
     rows = [fx.make_row(strategy="full-fine-tune", seed=s, curve=[0.5, 0.6]) for s in range(2)]
     ft = _row(tables.transfer_metrics(tables.normalize(fx.frame(rows))), "full-fine-tune")
-    assert not ft["baseline"] and ft["jumpstart_mean"] == pytest.approx(0.5)
-    assert math.isnan(ft["jumpstart_delta"]) and ft["negative_transfer"] is None
+    assert not ft["baseline"] and ft["start_mean"] == pytest.approx(0.5)
+    assert math.isnan(ft["start_delta"]) and ft["negative_transfer"] is None
 
 
 def test_zero_shot_has_no_curve_metrics_but_an_asymptote():
     rows = [fx.make_row(strategy="from-scratch", seed=s, curve=[0.3, 0.6]) for s in range(2)]
     rows += [fx.make_row(strategy="zero-shot", seed=s, curve=[], accuracy=0.4, val_accuracy=0.45) for s in range(2)]
     zs = _row(tables.transfer_metrics(tables.normalize(fx.frame(rows))), "zero-shot")
-    assert math.isnan(zs["jumpstart_mean"]) and math.isnan(zs["aulc_mean"])
+    # no SGD curve: no slope, area or time; start and asymptote are its validation score (it does not train)
+    assert math.isnan(zs["slope_mean"]) and math.isnan(zs["aulc_mean"]) and math.isnan(zs["time_to_threshold_s_mean"])
+    assert zs["start_mean"] == pytest.approx(0.45) and zs["curve_kind"] == "none"
     assert zs["asymptote_mean"] == pytest.approx(0.45)
     assert zs["asymptote_delta"] == pytest.approx(0.45 - 0.6)
 
