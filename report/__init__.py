@@ -6,6 +6,7 @@ reading a results directory, the runner's plan (for the pending count) and writi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import warnings
@@ -17,7 +18,7 @@ import pandas as pd
 from bench.infra.atomic import atomic_path, write_text
 from bench.core.errors import UserError
 from bench.results import cells_dir, load_results, read_pretraining, to_frame
-from report import html, tables
+from report import html, perexample, tables
 
 __all__ = ["build_report", "render_html"]
 
@@ -94,6 +95,7 @@ def build_report(results_dir: str | Path, output: str | Path | None = None) -> P
     frame, notes = _load(results_dir, plan is not None)
     output = Path(output) if output is not None else base / "report.html"
     data = tables.compute(frame, plan["cells"] if plan else None)
+    data = dataclasses.replace(data, per_example=perexample.compute(data.frame, base))  # stored predictions
     exports = {name: f"{output.stem}_{name}.csv" for name in data.exports()}
     meta = {
         "planned": plan["cells"] if plan else None,

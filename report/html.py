@@ -214,7 +214,16 @@ def context(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> di
         "estimates": estimates_html.section(data.estimates) if data.estimates is not None else None,
         "budget": budget.html_tables(data.budget) if data.budget is not None else [],
         "sensitivity": sensitivity.sensitivity_plots(every_row, figures.strategy_colors(list(every_row["strategy"]))),
+        **_per_example(data, norm),
     }
+
+
+def _per_example(data: tables.ReportTables, norm: pd.DataFrame) -> dict[str, Any]:
+    """The confusion/calibration section and the search-vs-final alarm (report.perexample_html)."""
+    from report import perexample_html
+
+    return {"per_example": perexample_html.section(data.per_example, figures.strategy_colors(list(norm["strategy"]))),
+            "alarm": perexample_html.alarm_section(data.alarms)}
 
 
 def pretraining_table(rows: list[dict[str, Any]]) -> Table | None:

@@ -329,6 +329,8 @@ class ReportTables:
     estimates: estimates.EstimateTables | None = None  # transferability estimates (role "estimate" rows)
     all_rows: pd.DataFrame | None = None  # normalised results, every role (search trials too)
     budget: pd.DataFrame | None = None  # report.budget.budget_table
+    alarms: pd.DataFrame | None = None  # report.alarm.alarm_table: finals far below their search trial
+    per_example: Any = None  # report.perexample.PerExample, from stored predictions (build_report reads them)
 
     def exports(self) -> dict[str, pd.DataFrame]:
         """CSV name suffix → table, as written next to the HTML."""
@@ -340,6 +342,11 @@ class ReportTables:
             out |= {"estimates": self.estimates.scores, "estimate_correlations": self.estimates.correlations}
         if self.budget is not None and len(self.budget):
             out["budget"] = self.budget
+        if self.alarms is not None and len(self.alarms):
+            out["search_vs_final"] = self.alarms
+        if self.per_example is not None and not self.per_example.empty:
+            out |= {"confusion": self.per_example.confusion, "calibration": self.per_example.calibration,
+                    "reliability": self.per_example.reliability}
         return out
 
 
@@ -350,10 +357,11 @@ def compute(frame: pd.DataFrame, planned: list[str] | None = None) -> ReportTabl
     summary and the failures count every recorded cell (a failed search trial is still a failure), and the
     budget table adds the search trials' cost to the final runs'. Estimate rows have their own section.
     """
-    from report import budget  # budget builds on this module's helpers
+    from report import alarm, budget  # these build on this module's helpers
 
     norm = normalize(frame[~is_role(frame, "estimate")])
     final = final_only(norm).reset_index(drop=True)
     return ReportTables(final, run_summary(norm, planned), leaderboard(final), transfer_metrics(final),
                         curve_summary(final), failures(norm, "error"), failures(norm, "skipped"),
-                        estimates.compute(frame), all_rows=norm, budget=budget.budget_table(norm))
+                        estimates.compute(frame), all_rows=norm, budget=budget.budget_table(norm),
+                        alarms=alarm.alarm_table(norm))

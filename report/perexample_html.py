@@ -1,0 +1,184 @@
+"""The HTML pieces of the per-example section (confusion, calibration) and of the search-vs-final alarm.
+
+Built from the same ``html.Table`` / ``figures.Plot`` pieces as the rest of the page: the template prints them with
+its ``table`` macro and autoescaping, so a class called ``<script>`` shows as text. Figures draw class and strategy
+names with ``text.parse_math`` off (``figures._style``), so they print as written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from report import alarm, figures
+from report.html import Cell, Table, _key, num
+from report.perexample import ECE_BINS, PerExample, top_confused
+from report.tables import strategy_sort_key
+
+# Heat maps stay readable up to this many classes; tasks with more get a table of their most confused pairs.
+MAX_HEATMAP_CLASSES = 12
+PANEL_IN = 2.3  # inches per small-multiple panel
+
+
+def _fraction(x: float) -> str:
+    return f"{x:g}" if isinstance(x, (int, float)) and np.isfinite(x) else "—"
+
+
+def confusion_plots(per: PerExample) -> list[figures.Plot]:
+    """Per task × backbone with few classes: row-normalised confusion matrices, one panel per strategy (columns)
+    and label fraction (rows, the same subset the learning curves draw)."""
+    plots = []
+    for (task, backbone), block in per.confusion.groupby(["task", "backbone"], sort=True):
+        k = int(block["true_index"].max()) + 1
+        if k > MAX_HEATMAP_CLASSES:
+            continue
+        fractions = figures.curve_fractions(sorted(block["fraction"].unique()))
+        strategies = sorted(block["strategy"].unique(), key=strategy_sort_key)
+        fig = Figure(figsize=(PANEL_IN * len(strategies) + 1.2, PANEL_IN * len(fractions) + 1.0))
+        axes = fig.subplots(len(fractions), len(strategies), squeeze=False)
+        worst = []
+        for row, fraction in zip(axes, fractions):
+            for ax, strategy in zip(row, strategies):
+                cells = block[(block["fraction"] == fraction) & (block["strategy"] == strategy)]
+                if cells.empty:
+                    ax.set_axis_off()
+                    continue
+                grid = np.full((k, k), np.nan)
+                grid[cells["true_index"], cells["predicted_index"]] = cells["share"]
+                names = [""] * k
+                for i, name in zip(cells["true_index"], cells["true_class"]):
+                    names[i] = _short(name)
+                sns.heatmap(grid, vmin=0, vmax=1, cmap="Blues", cbar=False, square=True, ax=ax,
+                            annot=k <= 6, fmt=".2f", annot_kws={"fontsize": 6}, xticklabels=names,
+                            yticklabels=names)
+                ax.tick_params(labelsize=6)
+                n = int(cells.groupby("true_index")["n_true"].first().sum())
+                seeds = int(cells["seeds"].iloc[0])
+                ax.set_title(f"{strategy}\nfraction {fraction:g} · n={n}, {seeds} seed(s)", fontsize=7)
+                off = cells[cells["true_index"] != cells["predicted_index"]].sort_values("share")
+                if len(off) and off["share"].iloc[-1] > 0:
+                    w = off.iloc[-1]
+                    worst.append(f"{strategy} at fraction {fraction:g}: {w['true_class']} taken for "
+                                 f"{w['predicted_class']} {w['share']:.0%}")
+            row[0].set_ylabel("true class", fontsize=7)
+        for ax in axes[-1]:
+            ax.set_xlabel("predicted class", fontsize=7)
+        width = fig.get_size_inches()[0]
+        fig.suptitle(figures._title(f"{task} · {backbone}: confusion (share of each true class, test, summed "
+                                    "over seeds)", width))
+        figures._margins(fig, left=0.9, right=0.2, top=0.95, bottom=0.8, wspace=0.45, hspace=0.75)
+        alt = (f"Row-normalised confusion matrices for task {task} with backbone {backbone}, one panel per "
+               f"strategy and label fraction, test predictions summed over seeds. Most confused pair per panel: "
+               f"{'; '.join(worst) or 'none'}.")
+        plots.append(figures.Plot("confusion", f"Confusion matrices — {task} · {backbone}", alt,
+                                  figures._to_data_uri(fig)))
+    return plots
+
+
+def _short(name: str, limit: int = 14) -> str:
+    return name if len(name) <= limit else name[:limit - 1] + "…"
+
+
+def reliability_plots(per: PerExample, colors: dict) -> list[figures.Plot]:
+    """Per task × backbone: reliability diagrams (accuracy against mean confidence per bin), one panel per label
+    fraction, a line per strategy, the diagonal for perfect calibration."""
+    plots = []
+    for (task, backbone), block in per.reliability.groupby(["task", "backbone"], sort=True):
+        fractions = figures.curve_fractions(sorted(block["fraction"].unique()))
+        fig = Figure(figsize=(3.2 * len(fractions) + figures.LEGEND_IN, 3.4))
+        axes = fig.subplots(1, len(fractions), squeeze=False)[0]
+        summary = per.calibration[(per.calibration["task"] == task) & (per.calibration["backbone"] == backbone)]
+        for ax, fraction in zip(axes, fractions):
+            ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1)
+            for strategy, bins in sorted(block[block["fraction"] == fraction].groupby("strategy"),
+                                         key=lambda kv: strategy_sort_key(kv[0])):
+                ax.plot(bins["confidence"], bins["accuracy"], marker="o", markersize=3, color=colors[strategy],
+                        label=strategy)
+            ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (max probability)", ylabel="accuracy",
+                   title=f"label fraction {fraction:g}")
+        figures._figure_legend(fig, axes)
+        width = fig.get_size_inches()[0]
+        fig.suptitle(figures._title(f"{task} · {backbone}: reliability ({ECE_BINS} equal-width bins, test, pooled "
+                                    "over seeds)", width - figures.LEGEND_IN))
+        figures._margins(fig, right=figures.LEGEND_IN, top=0.75, bottom=0.55)
+        eces = "; ".join(f"{r.strategy} at {r.fraction:g}: ECE {num(r.ece)} (n={r.n})"
+                         for r in summary.itertuples() if r.fraction in fractions)
+        alt = (f"Reliability diagrams for task {task} with backbone {backbone}: accuracy against mean confidence "
+               f"in each of {ECE_BINS} confidence bins, one line per strategy, one panel per label fraction; the "
+               f"dashed diagonal is perfect calibration. {eces}.")
+        plots.append(figures.Plot("reliability", f"Reliability diagrams — {task} · {backbone}", alt,
+                                  figures._to_data_uri(fig)))
+    return plots
+
+
+def calibration_table(task: str, table: pd.DataFrame) -> Table:
+    headers = [("backbone", ""), ("fraction", ""), ("strategy", ""),
+               ("n", "test predictions pooled over seeds (seeds)"), ("accuracy", "test accuracy of those predictions"),
+               ("confidence", "mean probability of the predicted class"),
+               ("ECE", f"expected calibration error, {ECE_BINS} equal-width confidence bins (Guo et al. 2017)")]
+    rows = [[Cell(r.backbone, r.backbone), Cell(_fraction(r.fraction), _key(r.fraction)),
+             Cell(r.strategy, r.strategy), Cell(str(r.n), str(r.n), f"{r.seeds} seed(s)"),
+             Cell(num(r.accuracy), _key(r.accuracy)), Cell(num(r.confidence), _key(r.confidence)),
+             Cell(num(r.ece), _key(r.ece), "over" if r.confidence > r.accuracy else "under")]
+            for r in table.itertuples()]
+    return Table(f"Calibration — {task}", headers, rows)
+
+
+def pairs_table(task: str, confusion: pd.DataFrame) -> Table:
+    headers = [("backbone", ""), ("fraction", ""), ("strategy", ""), ("true class", ""),
+               ("predicted as", ""), ("share", "share of the true class's test examples (summed over seeds)"),
+               ("count", "examples (n of the true class)")]
+    rows = [[Cell(r.backbone, r.backbone), Cell(_fraction(r.fraction), _key(r.fraction)),
+             Cell(r.strategy, r.strategy), Cell(r.true_class, r.true_class), Cell(r.predicted_class,
+                                                                                  r.predicted_class),
+             Cell(f"{r.share:.1%}", _key(r.share)), Cell(str(r.count), str(r.count), f"of n={r.n_true}")]
+            for r in top_confused(confusion).itertuples()]
+    return Table(f"Most confused class pairs — {task}", headers, rows)
+
+
+def section(per: PerExample | None, colors: dict) -> dict[str, Any]:
+    """What the template's per-example section shows; ``reason`` is the one sentence when there is nothing."""
+    if per is None or per.empty:
+        return {"reason": "No per-example predictions are stored with these results (cells recorded before "
+                          "predictions were kept, or a report rendered without its results directory), so there "
+                          "are no confusion matrices or calibration.", "figures": [], "calibration": [],
+                "pairs": [], "note": ""}
+    tasks = sorted(set(per.calibration["task"]))
+    with figures._style():
+        plots = confusion_plots(per) + reliability_plots(per, colors)
+    many = [t for t in tasks if per.classes(t) > MAX_HEATMAP_CLASSES]
+    note = (f"{per.missing} finished final cell(s) have no stored predictions and are not included."
+            if per.missing else "")
+    return {"reason": "", "figures": plots, "note": note,
+            "calibration": [calibration_table(t, per.calibration[per.calibration["task"] == t]) for t in tasks],
+            "pairs": [pairs_table(t, per.confusion[per.confusion["task"] == t]) for t in many]}
+
+
+def alarm_section(table: pd.DataFrame | None) -> dict[str, Any]:
+    """The search-vs-final check: how many configurations were checked, and the alarmed ones as highlighted
+    rows (every checked configuration is in the CSV)."""
+    if table is None or table.empty:
+        return {"checked": 0, "alarms": 0, "table": None}
+    flagged = table[table["alarm"]]
+    headers = [("task", ""), ("backbone", ""), ("fraction", ""), ("strategy", ""),
+               ("trial val", "validation main metric of the selected search trial (n_val)"),
+               ("final val", "finals' validation main metric: worst seed (mean over seeds)"),
+               ("gap", "trial − worst final seed"),
+               ("margin", f"max({alarm.FLOOR:g}, {alarm.Z:g} binomial standard errors)"),
+               ("final test", "finals' mean test main metric")]
+    rows = []
+    for r in flagged.itertuples():
+        rows.append([Cell(c, c, cls="neg") for c in (r.task, r.backbone)] + [
+            Cell(_fraction(r.fraction), _key(r.fraction), cls="neg"), Cell(r.strategy, r.strategy, cls="neg"),
+            Cell(num(r.trial_val), _key(r.trial_val), f"{r.main_metric}, n_val={num(r.trial_n_val, 0)}", "neg"),
+            Cell(num(r.final_val_min), _key(r.final_val_min),
+                 f"seed {num(r.worst_seed, 0)}; mean {num(r.final_val_mean)} over {r.n}", "neg"),
+            Cell(num(r.gap, signed=True), _key(r.gap), cls="neg"), Cell(num(r.margin), _key(r.margin), cls="neg"),
+            Cell(num(r.final_test_mean), _key(r.final_test_mean),
+                 "also below the trial by more than the margin" if r.test_below else "", "neg")])
+    return {"checked": len(table), "alarms": len(flagged),
+            "table": Table("Final runs far below their search trial", headers, rows) if rows else None}
