@@ -215,7 +215,8 @@ def cell_metrics(frame: pd.DataFrame) -> pd.DataFrame:
         for (_, row), curve, epoch, start, is_sgd in zip(group.iterrows(), curves, epochs, starts, sgd):
             fallback = row["val_accuracy"] if math.isfinite(row["val_accuracy"]) else row["accuracy"]
             if is_sgd:
-                metrics = {"start": stats.start_score(curve, epoch, at), "start_epoch": at,
+                begin, begin_epoch = stats.start_point(curve, epoch, at)
+                metrics = {"start": begin, "start_epoch": begin_epoch,
                            "slope": stats.early_slope(curve, epoch, at),
                            "asymptote": stats.asymptote(curve, row["best_epoch"], start=start) if len(curve)
                            else fallback,
@@ -243,9 +244,9 @@ def transfer_metrics(frame: pd.DataFrame) -> pd.DataFrame:
     For each metric (start, slope, asymptote, AULC, time to threshold): ``<m>_mean`` (over seeds) and
     ``<m>_delta`` with ``<m>_delta_low/high`` (Welch 95 % CI of strategy − from-scratch); Δ start is the
     lectures' "jumpstart". ``curve_kind`` says which metrics exist (NaN slope/AULC/time for non-SGD curves),
-    ``start_epoch`` where start was read. ``reached`` / ``reached_scratch`` count seeds that reached the time threshold.
-    ``negative_transfer`` is
-    True when the strategy's test accuracy is below from-scratch's by a one-sided Welch t-test at 5 %
+    ``start_epoch`` the epoch start was read at (NaN without an SGD curve). ``reached`` / ``reached_scratch``
+    count seeds that reached the time threshold. ``negative_transfer`` is True when the strategy's test
+    accuracy is below from-scratch's by a one-sided Welch t-test at 5 %
     (``p_below_scratch``); it needs two seeds on each side, otherwise it is None (undecided). ``baseline`` says
     whether the group has a from-scratch run at all.
     """
@@ -256,7 +257,7 @@ def transfer_metrics(frame: pd.DataFrame) -> pd.DataFrame:
         for strategy, cells in group.groupby("strategy", sort=False):
             row: dict[str, Any] = dict(zip(GROUP, key), strategy=strategy, n=len(cells), n_scratch=len(scratch),
                                        baseline=not scratch.empty, curve_kind=cells["curve_kind"].iloc[0],
-                                       start_epoch=group["start_epoch"].max(), threshold=cells["threshold"].iloc[0],
+                                       start_epoch=cells["start_epoch"].max(), threshold=cells["threshold"].iloc[0],
                                        reached=int(cells["time_to_threshold_s"].notna().sum()),
                                        reached_scratch=int(scratch["time_to_threshold_s"].notna().sum()))
             for metric in CURVE_METRICS:

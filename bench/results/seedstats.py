@@ -148,15 +148,20 @@ def start_epoch(horizon: float) -> float:
     return min(1.0, START_FRACTION * horizon) if horizon > 0 else 1.0
 
 
-def start_score(curve: Sequence[float], epochs: Sequence[float], at: float = 1.0) -> float:
-    """The skill early in training ("higher start"): the score at the first point after training began whose
-    epoch is at least ``at`` (see ``start_epoch``). The epoch-0 point (before any step) never counts: with a
-    zero-initialised head it is chance for every fine-tuning strategy alike. NaN when the run has no such point.
-    """
+def start_point(curve: Sequence[float], epochs: Sequence[float], at: float = 1.0) -> tuple[float, float]:
+    """The skill early in training ("higher start") and the epoch it was read at: the first point after training
+    began whose epoch is at least ``at`` (see ``start_epoch``). The epoch-0 point (before any step) never counts:
+    with a zero-initialised head it is chance for every fine-tuning strategy alike. NaNs when there is no such
+    point."""
     for value, epoch in zip(curve, epochs):
         if math.isfinite(epoch) and epoch > 0 and epoch >= at - 1e-9:
-            return float(value)
-    return math.nan
+            return float(value), float(epoch)
+    return math.nan, math.nan
+
+
+def start_score(curve: Sequence[float], epochs: Sequence[float], at: float = 1.0) -> float:
+    """The score of ``start_point``."""
+    return start_point(curve, epochs, at)[0]
 
 
 def jumpstart(curve: Sequence[float]) -> float:
