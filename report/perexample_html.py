@@ -22,6 +22,10 @@ from report.tables import strategy_sort_key
 # Heat maps stay readable up to this many classes; tasks with more get a table of their most confused pairs.
 MAX_HEATMAP_CLASSES = 12
 PANEL_IN = 2.3  # inches per small-multiple panel
+# Reliability diagrams draw bins holding at least this many predictions: a bin of one or two examples has an
+# accuracy of 0 or 1 that says nothing and zig-zags the line. The ECE counts every bin; all are in the CSV.
+MIN_BIN = 10
+PAIRS_SHOWN = 3  # confused pairs per strategy in the table for tasks with many classes
 
 
 def _fraction(x: float) -> str:
@@ -70,7 +74,7 @@ def confusion_plots(per: PerExample) -> list[figures.Plot]:
         width = fig.get_size_inches()[0]
         fig.suptitle(figures._title(f"{task} · {backbone}: confusion (share of each true class, test, summed "
                                     "over seeds)", width))
-        figures._margins(fig, left=0.9, right=0.2, top=0.95, bottom=0.8, wspace=0.45, hspace=0.75)
+        figures._margins(fig, left=0.9, right=0.2, top=0.95, bottom=1.1, wspace=0.45, hspace=0.9)
         alt = (f"Row-normalised confusion matrices for task {task} with backbone {backbone}, one panel per "
                f"strategy and label fraction, test predictions summed over seeds. Most confused pair per panel: "
                f"{'; '.join(worst) or 'none'}.")
@@ -96,8 +100,12 @@ def reliability_plots(per: PerExample, colors: dict) -> list[figures.Plot]:
             ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1)
             for strategy, bins in sorted(block[block["fraction"] == fraction].groupby("strategy"),
                                          key=lambda kv: strategy_sort_key(kv[0])):
-                ax.plot(bins["confidence"], bins["accuracy"], marker="o", markersize=3, color=colors[strategy],
+                bins = bins[bins["n"] >= MIN_BIN]
+                ax.plot(bins["confidence"], bins["accuracy"], color=colors[strategy], linewidth=1, alpha=0.8,
                         label=strategy)
+                # marker area ∝ the bin's share of the predictions: where most of them are
+                ax.scatter(bins["confidence"], bins["accuracy"], s=4 + 120 * bins["n"] / bins["n"].sum(),
+                           color=colors[strategy], zorder=3)
             ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (max probability)", ylabel="accuracy",
                    title=f"label fraction {fraction:g}")
         figures._figure_legend(fig, axes)
@@ -108,9 +116,11 @@ def reliability_plots(per: PerExample, colors: dict) -> list[figures.Plot]:
         eces = "; ".join(f"{r.strategy} at {r.fraction:g}: ECE {num(r.ece)} (n={r.n})"
                          for r in summary.itertuples() if r.fraction in fractions)
         alt = (f"Reliability diagrams for task {task} with backbone {backbone}: accuracy against mean confidence "
-               f"in each of {ECE_BINS} confidence bins, one line per strategy, one panel per label fraction; the "
-               f"dashed diagonal is perfect calibration. {eces}.")
-        plots.append(figures.Plot("reliability", f"Reliability diagrams — {task} · {backbone}", alt,
+               f"in each of {ECE_BINS} confidence bins holding at least {MIN_BIN} predictions, marker size by the "
+               f"bin's share, one line per strategy, one panel per label fraction; the dashed diagonal is perfect "
+               f"calibration. {eces}.")
+        plots.append(figures.Plot("reliability", f"Reliability diagrams — {task} · {backbone} (bins of at least "
+                                  f"{MIN_BIN} predictions; marker size: share of predictions)", alt,
                                   figures._to_data_uri(fig)))
     return plots
 
@@ -129,14 +139,18 @@ def calibration_table(task: str, table: pd.DataFrame) -> Table:
 
 
 def pairs_table(task: str, confusion: pd.DataFrame) -> Table:
-    headers = [("backbone", ""), ("fraction", ""), ("strategy", ""), ("true class", ""),
-               ("predicted as", ""), ("share", "share of the true class's test examples (summed over seeds)"),
-               ("count", "examples (n of the true class)")]
-    rows = [[Cell(r.backbone, r.backbone), Cell(_fraction(r.fraction), _key(r.fraction)),
-             Cell(r.strategy, r.strategy), Cell(r.true_class, r.true_class), Cell(r.predicted_class,
-                                                                                  r.predicted_class),
-             Cell(f"{r.share:.1%}", _key(r.share)), Cell(str(r.count), str(r.count), f"of n={r.n_true}")]
-            for r in top_confused(confusion).itertuples()]
+    """One row per group and strategy: its most confused (true → predicted) pairs, largest share first."""
+    headers = [("backbone", ""), ("fraction", ""), ("strategy", ""),
+               ("most confused", "true class → predicted class: share of the true class's test examples "
+                "(count of n), summed over seeds"),
+               ("next", f"the next {PAIRS_SHOWN - 1} pairs")]
+    rows = []
+    top = top_confused(confusion, PAIRS_SHOWN)
+    for (backbone, fraction, strategy), pairs in top.groupby(["backbone", "fraction", "strategy"], sort=False):
+        text = [f"{r.true_class} → {r.predicted_class}: {r.share:.1%} ({r.count} of {r.n_true})"
+                for r in pairs.itertuples()]
+        rows.append([Cell(backbone, backbone), Cell(_fraction(fraction), _key(fraction)), Cell(strategy, strategy),
+                     Cell(text[0], _key(pairs["share"].iloc[0])), Cell(" · ".join(text[1:]) or "—")])
     return Table(f"Most confused class pairs — {task}", headers, rows)
 
 
