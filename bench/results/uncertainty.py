@@ -1,0 +1,346 @@
+"""Intervals and tests that include the test set: a hierarchical bootstrap over seeds and test examples.
+
+A reported score varies for two reasons: the training run (seed) and the finite test set. Seed statistics alone
+(``seedstats``) miss the second, so a strategy that is deterministic across seeds gets a zero-width band although
+its score on 500 test examples carries about ±4 points of binomial noise, and a t-interval on two seeds is ±12.7
+standard deviations wide and unbounded. Here both sources are resampled (the stratified / hierarchical bootstrap of
+rliable, Agarwal et al. 2021):
+
+- **With per-example predictions** (``bench.results.predictions``) of every seed: each of ``B`` resamples draws
+  the test examples with replacement (one draw shared by every strategy of a group, which pairs them on the same
+  examples) and, when there are two or more seeds, the seeds of each strategy with replacement; the score is
+  recomputed on the resample (accuracy, or macro-F1 from its confusion counts) and averaged over the drawn seeds.
+  With one seed only the test examples are resampled; the interval says so (``Estimate.method``).
+- **Without predictions** (results recorded before predictions were kept): a parametric version of the same two
+  stages: draw seeds with replacement, then the test sampling as ``Binomial(n_test, seed mean) / n_test``. It
+  treats macro-F1 like a proportion, and differences are unpaired (nothing says which examples each got right).
+  Without ``n_test`` either, only seeds are resampled.
+
+Intervals are percentile intervals of the resampled means, so they stay inside the metric's range [0, 1] by
+construction; they are widened to the point estimate in the rare degenerate case that they miss it. Differences
+between two strategies of a group come from the same joint resamples: ``p`` is the two-sided bootstrap p-value
+(twice the share of resampled differences on the far side of zero, +1 smoothed), the smallest level at which the
+percentile interval of the difference excludes zero. Every resampling draws from a generator seeded by the caller's
+key, so the same results give the same numbers.
+
+Vectorised: examples with the same outcome pattern (which cells got them right, or their label and every cell's
+prediction for macro-F1) are exchangeable, so the examples' resample is one multinomial over the distinct patterns
+instead of ``B × n_test`` indices.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+
+from bench.results.predictions import SplitPredictions
+
+CONFIDENCE = 0.95
+RESAMPLES = 2000  # B: enough for stable 2.5 / 97.5 % percentiles and p-values down to 0.001
+METRICS = ("accuracy", "macro_f1")
+
+# Estimate.method values (shown next to every interval)
+SEEDS_AND_TEST = "seeds × test examples"
+TEST_ONLY = "test examples only (1 seed)"
+BINOMIAL = "seeds × binomial test model (no predictions)"
+BINOMIAL_ONE_SEED = "binomial test model, 1 seed (no predictions)"
+SEEDS_ONLY = "seeds only (no predictions, n_test unknown)"
+
+
+@dataclass(frozen=True)
+class StrategyCells:
+    """One strategy's finished cells in one group: the recorded metric per seed, the test size, and the
+    per-seed test predictions where every seed has them (else None)."""
+
+    values: np.ndarray
+    n_test: int | None = None
+    predictions: list[SplitPredictions] | None = None
+
+    @property
+    def seeds(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean over seeds with its bootstrap interval; ``n_test`` is the number of test examples (0: unknown)."""
+
+    mean: float
+    low: float
+    high: float
+    n_seeds: int
+    n_test: int
+    method: str
+
+    @property
+    def has_interval(self) -> bool:
+        return math.isfinite(self.low)
+
+    def n_label(self) -> str:
+        """``3 seeds × 500 test`` — what the interval is over."""
+        seeds = f"{self.n_seeds} seed" + ("" if self.n_seeds == 1 else "s")
+        return f"{seeds} × {self.n_test} test" if self.n_test else seeds
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``a − b`` from joint resamples: percentile interval, two-sided p, and P(a beats b)."""
+
+    diff: float
+    low: float
+    high: float
+    p: float
+    p_beats: float  # share of resamples where a > b (ties count half)
+    paired: bool
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Joint bootstrap of the strategies of one group: ``samples[s]`` is strategy s's mean on each resample."""
+
+    means: dict[str, float]
+    samples: dict[str, np.ndarray] = field(repr=False)
+    estimates: dict[str, Estimate]
+    paired: bool
+    confidence: float = CONFIDENCE
+
+    def difference(self, a: str, b: str) -> Difference:
+        """``a − b`` with its interval and two-sided p-value."""
+        diff = self.means[a] - self.means[b]
+        d = self.samples[a] - self.samples[b]
+        if not (self.estimates[a].has_interval and self.estimates[b].has_interval):  # one seed, nothing else known
+            return Difference(diff, math.nan, math.nan, math.nan, _beats(d), self.paired)
+        low, high = _percentiles(d, self.confidence)
+        return Difference(diff, min(low, diff), max(high, diff), _two_sided_p(d), _beats(d), self.paired)
+
+    def beat_matrix(self) -> dict[tuple[str, str], float]:
+        """``{(a, b): P(a beats b)}`` over every ordered pair of strategies."""
+        return {(a, b): _beats(self.samples[a] - self.samples[b]) for a in self.samples for b in self.samples
+                if a != b}
+
+
+def rng_for(*key: object) -> np.random.Generator:
+    """A generator seeded by a stable hash of ``key`` (e.g. task, backbone, fraction), not by call order."""
+    return np.random.default_rng(zlib.crc32(repr(key).encode()))
+
+
+# --- the public entry points -------------------------------------------------------------------------------------
+
+
+def estimate(cells: StrategyCells, metric: str = "accuracy", key: object = (), resamples: int = RESAMPLES,
+             confidence: float = CONFIDENCE) -> Estimate:
+    """Mean of one strategy over its seeds with a bootstrap interval (see the module docstring).
+
+    Args:
+        cells: the strategy's finished cells (NaN values must already be dropped).
+        metric: ``accuracy`` or ``macro_f1``.
+        key: seeds the resampling (same key, same interval).
+        resamples: B.
+        confidence: two-sided coverage.
+
+    Returns:
+        An ``Estimate``; NaN bounds only when nothing can be resampled (one seed, no predictions, no ``n_test``).
+    """
+    if not cells.seeds:
+        return Estimate(math.nan, math.nan, math.nan, 0, int(cells.n_test or 0), "")
+    return compare({"_": cells}, metric, key, resamples, confidence).estimates["_"]
+
+
+def compare(strategies: Mapping[str, StrategyCells], metric: str = "accuracy", key: object = (),
+            resamples: int = RESAMPLES, confidence: float = CONFIDENCE) -> Comparison:
+    """Joint bootstrap of the strategies of one group (same task, backbone and label fraction).
+
+    Paired on test examples when every strategy has predictions on a common set of test ids; otherwise every
+    strategy falls back to the parametric model and differences are unpaired.
+    """
+    rng = rng_for(*key) if isinstance(key, tuple) else rng_for(key)
+    strategies = {s: c for s, c in strategies.items() if c.seeds}
+    aligned = _aligned(strategies)
+    if aligned is not None:
+        means, samples, n_test = _resample_predictions(aligned, metric, rng, resamples)
+        methods = {s: SEEDS_AND_TEST if strategies[s].seeds > 1 else TEST_ONLY for s in strategies}
+        tests = dict.fromkeys(strategies, n_test)
+    else:
+        means, samples, methods = {}, {}, {}
+        tests = {s: int(c.n_test) if c.n_test else 0 for s, c in strategies.items()}
+        for s, c in strategies.items():
+            means[s] = float(np.mean(c.values))
+            samples[s], methods[s] = _resample_values(c.values, tests[s], rng, resamples)
+    estimates = {}
+    for s, c in strategies.items():
+        low, high = _percentiles(samples[s], confidence)
+        if methods[s] == SEEDS_ONLY and c.seeds < 2:
+            low = high = math.nan
+        else:  # a percentile bound can miss the estimate only when the resamples are degenerate
+            low, high = min(low, means[s]), max(high, means[s])
+        estimates[s] = Estimate(means[s], low, high, c.seeds, tests[s], methods[s])
+    return Comparison(means, samples, estimates, aligned is not None, confidence)
+
+
+def versus_best(comparison: Comparison, order: Sequence[str]) -> list[Difference | None]:
+    """Each strategy of ``order`` (best first) against the first: None for the best itself."""
+    return [None] + [comparison.difference(s, order[0]) for s in order[1:]]
+
+
+# --- resampling ---------------------------------------------------------------------------------------------------
+
+
+def _aligned(strategies: Mapping[str, StrategyCells]) -> dict[str, list[SplitPredictions]] | None:
+    """Every strategy's per-seed predictions restricted to the test ids all of them share, in one order; None
+    when a strategy lacks predictions or nothing is shared."""
+    if not strategies or any(not c.predictions or len(c.predictions) != c.seeds for c in strategies.values()):
+        return None
+    common = None
+    for cells in strategies.values():
+        for p in cells.predictions:
+            common = np.asarray(p.ids) if common is None else np.intersect1d(common, p.ids)
+    if common is None or not len(common):
+        return None
+    common = np.unique(common)
+    out = {}
+    for s, cells in strategies.items():
+        seeds = []
+        for p in cells.predictions:
+            ids = np.asarray(p.ids)
+            order = np.argsort(ids, kind="stable")
+            at = order[np.searchsorted(ids, common, sorter=order)]
+            seeds.append(SplitPredictions(ids[at], np.asarray(p.y)[at], np.asarray(p.pred)[at],
+                                          np.asarray(p.proba)[at]))
+        out[s] = seeds
+    return out
+
+
+def _resample_predictions(aligned: dict[str, list[SplitPredictions]], metric: str, rng: np.random.Generator,
+                          resamples: int) -> tuple[dict[str, float], dict[str, np.ndarray], int]:
+    """Point means and per-resample means of every strategy, examples shared, seeds drawn per strategy."""
+    names = list(aligned)
+    cells = [p for s in names for p in aligned[s]]  # every (strategy, seed) cell, strategy-major
+    y = cells[0].y
+    n = len(y)
+    if metric == "macro_f1":
+        table = np.vstack([y] + [c.pred for c in cells]).T  # example × (label, each cell's prediction)
+    else:
+        table = np.vstack([c.pred == c.y for c in cells]).T
+    patterns, counts, inverse = _patterns(table)
+    draws = _draw_counts(counts, inverse, rng, resamples)  # resample × pattern
+    original = counts[None, :].astype(float)
+    if metric == "macro_f1":
+        per_cell = np.column_stack([_macro_f1(draws, patterns[:, 0], patterns[:, 1 + j])
+                                    for j in range(len(cells))])
+        point = np.array([_macro_f1(original, patterns[:, 0], patterns[:, 1 + j])[0] for j in range(len(cells))])
+    else:
+        per_cell = draws @ patterns.astype(float) / n  # resample × cell
+        point = (original @ patterns.astype(float) / n)[0]
+    means, samples, at = {}, {}, 0
+    for s in names:
+        r = len(aligned[s])
+        block, at = per_cell[:, at:at + r], at + r
+        means[s] = float(point[at - r:at].mean())
+        samples[s] = _seed_mean(block, rng)
+    return means, samples, n
+
+
+def _patterns(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct rows of a small non-negative int table, how often each occurs and each row's pattern index
+    (``np.unique(axis=0)``, but through one int64 code per row when the rows fit in one: ~20× faster)."""
+    table = np.asarray(table, dtype=np.int64)
+    radix = int(table.max()) + 1 if table.size else 1
+    if table.shape[1] * math.log2(max(radix, 2)) > 62:
+        patterns, inverse, counts = np.unique(table, axis=0, return_inverse=True, return_counts=True)
+        return patterns, counts, inverse.ravel()
+    codes = table @ (radix ** np.arange(table.shape[1], dtype=np.int64))
+    _, first, inverse, counts = np.unique(codes, return_index=True, return_inverse=True, return_counts=True)
+    return table[first], counts, inverse
+
+
+def _draw_counts(counts: np.ndarray, inverse: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """How often each pattern occurs in each of ``resamples`` draws of n examples with replacement.
+
+    Few patterns: one multinomial per resample (cost ∝ patterns). Many (macro-F1 on many classes): draw the
+    example indices and count, in chunks that keep memory small (cost ∝ examples).
+    """
+    n, k = int(counts.sum()), len(counts)
+    if k * 4 <= n:
+        return rng.multinomial(n, counts / n, size=resamples).astype(float)
+    out = np.empty((resamples, k))
+    step = max(1, 4_000_000 // n)
+    for start in range(0, resamples, step):
+        rows = min(step, resamples - start)
+        picked = inverse[rng.integers(0, n, size=(rows, n))] + k * np.arange(rows)[:, None]
+        out[start:start + rows] = np.bincount(picked.ravel(), minlength=rows * k).reshape(rows, k)
+    return out
+
+
+def _seed_mean(block: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Mean over seeds drawn with replacement, per resample (``block``: resample × seed)."""
+    r = block.shape[1]
+    if r == 1:
+        return block[:, 0]
+    weights = rng.multinomial(r, np.full(r, 1 / r), size=block.shape[0])
+    return (weights * block).sum(axis=1) / r
+
+
+def _macro_f1(draws: np.ndarray, y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Macro-F1 per resample from pattern counts (as sklearn: over the classes present in truth or prediction)."""
+    k = int(max(y.max(), pred.max())) + 1
+    rows = np.arange(len(y))
+    hit = y == pred
+
+    def counts(cls: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        m = sparse.csr_matrix((np.ones(int(mask.sum())), (rows[mask], cls[mask])), shape=(len(y), k))
+        return np.asarray(draws @ m)
+
+    tp, fp, fn = counts(y, hit), counts(pred, ~hit), counts(y, ~hit)
+    denom = 2 * tp + fp + fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(denom > 0, 2 * tp / denom, np.nan)
+    present = denom > 0
+    return np.where(present.any(axis=1), np.nansum(np.nan_to_num(f1), axis=1) / np.maximum(present.sum(axis=1), 1),
+                    np.nan)
+
+
+def _resample_values(values: np.ndarray, n_test: int, rng: np.random.Generator, resamples: int
+                     ) -> tuple[np.ndarray, str]:
+    """The parametric fallback: seeds with replacement, then Binomial(n_test, seed mean) / n_test."""
+    values = np.clip(np.asarray(values, dtype=float), 0.0, 1.0)
+    r = len(values)
+    means = _seed_mean(np.broadcast_to(values, (resamples, r)), rng) if r > 1 else np.full(resamples, values[0])
+    if not n_test:
+        return means, SEEDS_ONLY
+    return rng.binomial(n_test, means) / n_test, BINOMIAL if r > 1 else BINOMIAL_ONE_SEED
+
+
+# --- summaries of resamples ---------------------------------------------------------------------------------------
+
+
+def _percentiles(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    samples = samples[np.isfinite(samples)]
+    if not samples.size:
+        return math.nan, math.nan
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(samples, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _two_sided_p(d: np.ndarray) -> float:
+    """Twice the smaller tail share around zero, +1 smoothed (a bootstrap p-value is never exactly 0)."""
+    d = d[np.isfinite(d)]
+    if not d.size:
+        return math.nan
+    below, above = int((d <= 0).sum()), int((d >= 0).sum())
+    return float(min(1.0, 2 * (min(below, above) + 1) / (d.size + 1)))
+
+
+def _beats(d: np.ndarray) -> float:
+    d = d[np.isfinite(d)]
+    return float(((d > 0).sum() + 0.5 * (d == 0).sum()) / d.size) if d.size else math.nan
+
+
+def tied_for_best(order: Sequence[str], significant: Sequence[bool | None]) -> list[str]:
+    """The best and every strategy whose gap to it is not significant (``significant[i]`` for ``order[i]``)."""
+    return [s for i, (s, sig) in enumerate(zip(order, significant)) if i == 0 or not sig]
