@@ -7,7 +7,8 @@ Two levels, both on the ``final`` rows (the selected configuration on every seed
   the best tested on the same resamples: paired on test examples when every cell kept its predictions, Holm-
   adjusted within the group. The best strategy is picked after looking at the data, so the test is two-sided
   (a one-sided "below the best" would let pure noise look "significant" about twice as often as the level
-  promises). With one seed the test examples still give an interval; only one seed without predictions or
+  promises) and Holm runs over every pair of the group's strategies, not only the k − 1 gaps to the best (the
+  gap from the luckiest to the unluckiest strategy is a range, which k − 1 tests call too often). With one seed the test examples still give an interval; only one seed without predictions or
   ``n_test`` leaves the group "undecided". ``tied`` lists the strategies whose gap to the best is not
   significant: the honest "best", instead of a strict order.
 - Across groups, per label fraction: average ranks (1 = best), the Friedman test over the groups as blocks
@@ -190,9 +191,8 @@ def group_verdict(key: tuple, cells: pd.DataFrame, alpha: float = ALPHA,
     est = comparison.estimates
     order = sorted(per, key=lambda s: (-est[s].mean, strategy_sort_key(s)))
     best_time = times[order[0]]
-    # two-sided: the direction ("below the best") was chosen by the data, see the module docstring
-    diffs = uncertainty.versus_best(comparison, order)
-    adjusted = holm([math.nan] + [d.p for d in diffs[1:]])
+    # two-sided, Holm over every pair: the best was chosen by the data, see the module docstring
+    diffs, adjusted = comparison.versus_best(order)
     results = []
     for rank, (strategy, p, d) in enumerate(zip(order, adjusted, diffs), 1):
         e, time_s = est[strategy], times[strategy]
