@@ -307,7 +307,8 @@ def curve_summary(frame: pd.DataFrame) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         tcrit = np.where(n > 1, stats.t_quantile(0.5 + stats.CONFIDENCE / 2, np.maximum(n - 1, 1)), np.nan)
         half = tcrit * agg["sd"].to_numpy(float) / np.sqrt(n)
-    agg["low"], agg["high"] = agg["mean"] - half, agg["mean"] + half
+    # cut to the score's range: with two seeds t(0.975, 1) = 12.7 standard errors would reach far past [0, 1]
+    agg["low"], agg["high"] = (agg["mean"] - half).clip(lower=0.0), (agg["mean"] + half).clip(upper=1.0)
     return agg.drop(columns="sd")
 
 
