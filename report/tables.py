@@ -156,7 +156,8 @@ def _mark_best(table: pd.DataFrame, column: str, flag: str, higher_is_better: bo
     table[flag] = table[column].notna() & np.isclose(table[column], best)
 
 
-def leaderboard(frame: pd.DataFrame, predictions: Predictions | None = None) -> pd.DataFrame:
+def leaderboard(frame: pd.DataFrame, predictions: Predictions | None = None,
+                comparisons: dict[tuple, uncertainty.Comparison] | None = None) -> pd.DataFrame:
     """One row per task × backbone × strategy × fraction: accuracy (and macro-F1) over seeds with 95 % intervals.
 
     The intervals are bootstrap percentile intervals over seeds and test examples (``bench.results.uncertainty``;
@@ -166,12 +167,13 @@ def leaderboard(frame: pd.DataFrame, predictions: Predictions | None = None) -> 
     configuration within the same task, backbone and label fraction.
     """
     rows = []
+    comparisons = comparisons if comparisons is not None else group_comparisons(frame, predictions)
+    intervals = {(*key, s): e for key, c in comparisons.items() for s, e in c.estimates.items()}
     for (task, backbone, strategy, fraction), cells in frame.groupby(GROUP[:2] + ["strategy", "fraction"],
                                                                       dropna=False, sort=False):
         ok = cells[cells["status"] == "ok"]
-        key = (task, backbone, fraction, strategy)
-        acc = uncertainty.estimate(strategy_cells(ok, "accuracy", predictions), "accuracy", key=key)
-        f1 = uncertainty.estimate(strategy_cells(ok, "macro_f1", predictions), "macro_f1", key=key)
+        acc, f1 = (intervals.get((task, backbone, _nan_free(fraction), metric, strategy), _NO_ESTIMATE)
+                   for metric in METRICS)
         rows.append({
             "task": task, "backbone": backbone, "strategy": strategy, "fraction": fraction,
             "n": acc.n_seeds, "n_test": acc.n_test, "interval": acc.method,
@@ -190,6 +192,31 @@ def leaderboard(frame: pd.DataFrame, predictions: Predictions | None = None) -> 
     _mark_best(table, "wall_time_s_mean", "best_wall_time", higher_is_better=False)
     _mark_best(table, "trainable_params", "best_trainable_params", higher_is_better=False)
     return table
+
+
+METRICS = ("accuracy", "macro_f1")
+_NO_ESTIMATE = uncertainty.Estimate(math.nan, math.nan, math.nan, 0, 0, "")
+
+
+def group_comparisons(frame: pd.DataFrame, predictions: Predictions | None = None
+                      ) -> dict[tuple, uncertainty.Comparison]:
+    """``(task, backbone, fraction, metric) -> Comparison``: one joint bootstrap per group and metric of the
+    ``ok`` rows, computed once for the leaderboard and the verdict (which print the same intervals)."""
+    out = {}
+    ok = frame[frame["status"] == "ok"]
+    for key, group in ok.groupby(GROUP, dropna=False, sort=False):
+        for metric in METRICS:
+            cells = {str(s): strategy_cells(rows, metric, predictions)
+                     for s, rows in group.groupby("strategy", sort=False)}
+            task, backbone, fraction = key
+            out[(task, backbone, _nan_free(fraction), metric)] = uncertainty.compare(cells, metric,
+                                                                                      key=(*key, metric))
+    return out
+
+
+def _nan_free(fraction: float) -> float | None:
+    """A dictionary key for a fraction: NaN ("all labels") never equals itself, None does."""
+    return None if isinstance(fraction, float) and math.isnan(fraction) else float(fraction)
 
 
 _LEADERBOARD_COLUMNS = ["task", "backbone", "strategy", "fraction", "n", "n_test", "interval", "failed", "skipped",
@@ -360,9 +387,11 @@ def compute(frame: pd.DataFrame, planned: list[str] | None = None,
 
     norm = normalize(frame[~is_role(frame, "estimate")])
     final = final_only(norm).reset_index(drop=True)
-    judged = verdict.compute_verdict(final, predictions=predictions)
+    comparisons = group_comparisons(final, predictions)  # the bootstrap, once for the leaderboard and the verdict
+    judged = verdict.compute_verdict(final, predictions=predictions, comparisons=comparisons)
     cross = crossover.crossover_table(judged)
-    return ReportTables(final, run_summary(norm, planned), leaderboard(final, predictions), transfer_metrics(final),
+    return ReportTables(final, run_summary(norm, planned), leaderboard(final, predictions, comparisons),
+                        transfer_metrics(final),
                         curve_summary(final), failures(norm, "error"), failures(norm, "skipped"),
                         estimates.compute(frame), all_rows=norm, budget=budget.budget_table(norm), verdict=judged,
                         crossover=cross, crossover_summary=crossover.crossover_summary(cross))

@@ -32,7 +32,7 @@ from scipy import stats as sps
 from bench.results import seedstats as stats
 from bench.results import uncertainty
 from bench.results.seedstats import holm  # noqa: F401 - one Holm for the gate and the report
-from report.tables import Predictions, is_final, strategy_cells, strategy_sort_key
+from report.tables import Predictions, _nan_free, is_final, strategy_cells, strategy_sort_key
 
 ALPHA = 0.05
 MIN_BLOCKS = 3  # Friedman over fewer groups has (almost) no power and its chi-square approximation is meaningless
@@ -171,12 +171,13 @@ def _metric(cells: pd.DataFrame) -> str:
     return name if name in METRICS else "accuracy"
 
 
-def group_verdict(key: tuple, cells: pd.DataFrame, alpha: float = ALPHA,
-                  predictions: Predictions | None = None) -> GroupVerdict:
+def group_verdict(key: tuple, cells: pd.DataFrame, alpha: float = ALPHA, predictions: Predictions | None = None,
+                  comparison: uncertainty.Comparison | None = None) -> GroupVerdict:
     """Rank the strategies of one group (rows of ``final_rows`` with the same task, backbone and fraction).
 
     ``predictions`` (cell key → ``CellPredictions``) pairs the strategies on test examples where every cell of
     the group has them; without, each interval uses the binomial test model (see ``bench.results.uncertainty``).
+    ``comparison``: that bootstrap, when the caller already computed it for the same rows and metric.
     """
     metric = _metric(cells)
     per: dict[str, uncertainty.StrategyCells] = {}
@@ -187,7 +188,8 @@ def group_verdict(key: tuple, cells: pd.DataFrame, alpha: float = ALPHA,
             per[str(strategy)] = found
             wall = stats.finite(rows["wall_time_s"])
             times[str(strategy)] = float(wall.mean()) if wall.size else math.nan
-    comparison = uncertainty.compare(per, metric, key=(*key, metric))
+    if comparison is None or set(comparison.estimates) != set(per):
+        comparison = uncertainty.compare(per, metric, key=(*key, metric))
     est = comparison.estimates
     order = sorted(per, key=lambda s: (-est[s].mean, strategy_sort_key(s)))
     best_time = times[order[0]]
@@ -280,7 +282,8 @@ def _at_fraction(groups: list[GroupVerdict], fraction: float) -> list[GroupVerdi
     return [g for g in groups if g.fraction == fraction]
 
 
-def compute_verdict(frame: pd.DataFrame, alpha: float = ALPHA, predictions: Predictions | None = None) -> Verdict:
+def compute_verdict(frame: pd.DataFrame, alpha: float = ALPHA, predictions: Predictions | None = None,
+                    comparisons: dict[tuple, uncertainty.Comparison] | None = None) -> Verdict:
     """The verdict for a results frame (as ``bench.results.load_results`` returns it, or normalised).
 
     Args:
@@ -288,12 +291,15 @@ def compute_verdict(frame: pd.DataFrame, alpha: float = ALPHA, predictions: Pred
         alpha: significance level of every test.
         predictions: cell key → ``CellPredictions`` (``bench.results.read_many``); groups whose cells all have
             them get intervals and tests paired on test examples.
+        comparisons: ``report.tables.group_comparisons`` of the same final rows, to reuse its bootstrap.
 
     Returns:
         A ``Verdict``: per-group rankings, average ranks per fraction, the rank tests and the sentences.
     """
     rows = final_rows(frame)
-    groups = [group_verdict(key, cells, alpha, predictions)
+    comparisons = comparisons or {}
+    groups = [group_verdict(key, cells, alpha, predictions,
+                            comparisons.get((key[0], key[1], _nan_free(key[2]), _metric(cells))))
               for key, cells in rows.groupby(GROUP, dropna=False, sort=False)
               if stats.finite(cells[_metric(cells)]).size]
     groups.sort(key=lambda g: (g.task, g.backbone, g.fraction if math.isfinite(g.fraction) else math.inf))
