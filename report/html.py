@@ -91,7 +91,8 @@ def leaderboard_table(task: str, board: pd.DataFrame) -> Table:
     headers = [("backbone", ""), ("strategy", ""), ("fraction", "fraction of training labels"),
                ("n", "finished seeds (failed / skipped)"),
                ("accuracy", "test accuracy, mean over seeds [95% bootstrap interval over seeds and test examples]"),
-               ("macro-F1", "test macro-F1, mean [95% bootstrap interval over seeds and test examples]"), ("wall time", "mean wall time per cell"),
+               ("macro-F1", "test macro-F1, mean [95% bootstrap interval over seeds and test examples]"),
+               ("wall time", "mean wall time per cell"),
                ("trainable", "trainable parameters (median over seeds)"), ("total", "total parameters")]
     rows = []
     for r in board.itertuples():

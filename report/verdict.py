@@ -8,8 +8,9 @@ Two levels, both on the ``final`` rows (the selected configuration on every seed
   adjusted within the group. The best strategy is picked after looking at the data, so the test is two-sided
   (a one-sided "below the best" would let pure noise look "significant" about twice as often as the level
   promises) and Holm runs over every pair of the group's strategies, not only the k − 1 gaps to the best (the
-  gap from the luckiest to the unluckiest strategy is a range, which k − 1 tests call too often). With one seed the test examples still give an interval; only one seed without predictions or
-  ``n_test`` leaves the group "undecided". ``tied`` lists the strategies whose gap to the best is not
+  gap from the luckiest to the unluckiest strategy is a range, which k − 1 tests call too often). With one seed
+  the test examples still give an interval; only one seed without predictions or ``n_test`` leaves the group
+  "undecided". ``tied`` lists the strategies whose gap to the best is not
   significant: the honest "best", instead of a strict order.
 - Across groups, per label fraction: average ranks (1 = best), the Friedman test over the groups as blocks
   (Demšar 2006), the Nemenyi post-hoc test (scikit-posthocs) with its critical difference of average ranks, and
