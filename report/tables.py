@@ -205,12 +205,11 @@ def group_comparisons(frame: pd.DataFrame, predictions: Predictions | None = Non
     out = {}
     ok = frame[frame["status"] == "ok"]
     for key, group in ok.groupby(GROUP, dropna=False, sort=False):
-        for metric in METRICS:
-            cells = {str(s): strategy_cells(rows, metric, predictions)
-                     for s, rows in group.groupby("strategy", sort=False)}
-            task, backbone, fraction = key
-            out[(task, backbone, _nan_free(fraction), metric)] = uncertainty.compare(cells, metric,
-                                                                                      key=(*key, metric))
+        by_strategy = list(group.groupby("strategy", sort=False))
+        cells = {m: {str(s): strategy_cells(rows, m, predictions) for s, rows in by_strategy} for m in METRICS}
+        task, backbone, fraction = key
+        for metric, found in uncertainty.compare_metrics(cells, key=key).items():
+            out[(task, backbone, _nan_free(fraction), metric)] = found
     return out
 
 

@@ -33,7 +33,7 @@ from scipy import stats as sps
 from bench.results import seedstats as stats
 from bench.results import uncertainty
 from bench.results.seedstats import holm  # noqa: F401 - one Holm for the gate and the report
-from report.tables import Predictions, _nan_free, is_final, strategy_cells, strategy_sort_key
+from report.tables import Predictions, _nan_free, group_comparisons, is_final, strategy_cells, strategy_sort_key
 
 ALPHA = 0.05
 MIN_BLOCKS = 3  # Friedman over fewer groups has (almost) no power and its chi-square approximation is meaningless
@@ -298,7 +298,8 @@ def compute_verdict(frame: pd.DataFrame, alpha: float = ALPHA, predictions: Pred
         A ``Verdict``: per-group rankings, average ranks per fraction, the rank tests and the sentences.
     """
     rows = final_rows(frame)
-    comparisons = comparisons or {}
+    if comparisons is None:  # the same bootstrap as the report's leaderboard, so both print the same numbers
+        comparisons = group_comparisons(rows, predictions)
     groups = [group_verdict(key, cells, alpha, predictions,
                             comparisons.get((key[0], key[1], _nan_free(key[2]), _metric(cells))))
               for key, cells in rows.groupby(GROUP, dropna=False, sort=False)

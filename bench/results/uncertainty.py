@@ -180,13 +180,42 @@ def compare(strategies: Mapping[str, StrategyCells], metric: str = "accuracy", k
     Paired on test examples when every strategy has predictions on a common set of test ids; otherwise every
     strategy falls back to the parametric model and differences are unpaired.
     """
+    return compare_metrics({metric: strategies}, key, resamples, confidence)[metric]
+
+
+def compare_metrics(by_metric: Mapping[str, Mapping[str, StrategyCells]], key: object = (),
+                    resamples: int = RESAMPLES, confidence: float = CONFIDENCE) -> dict[str, Comparison]:
+    """``compare`` for several metrics of one group (``{metric: {strategy: cells}}``), on the same resamples:
+    where every metric has the same cells with predictions, the test examples and seeds are drawn once (half
+    the cost for accuracy and macro-F1 together, and intervals that agree on what was resampled)."""
     rng = rng_for(*key) if isinstance(key, tuple) else rng_for(key)
-    # sorted: the draws must not depend on the order the caller found the strategies in (the verdict and the
-    # leaderboard compute the same group and must print the same interval)
-    strategies = {s: strategies[s] for s in sorted(strategies) if strategies[s].seeds}
-    aligned = _aligned(strategies)
-    if aligned is not None:
-        means, samples, n_test = _resample_predictions(aligned, metric, rng, resamples)
+    # sorted: the draws must not depend on the order the caller found the strategies in
+    chosen = {m: {s: cells[s] for s in sorted(cells) if cells[s].seeds} for m, cells in by_metric.items()}
+    aligned = {m: _aligned(strategies) for m, strategies in chosen.items()}
+    first = next(iter(aligned.values()), None)
+    base = next(iter(chosen.values()), {})
+    shared = first is not None and all(aligned[m] is not None and chosen[m].keys() == base.keys() and all(
+        len(chosen[m][s].predictions) == len(base[s].predictions)
+        and all(x is y for x, y in zip(chosen[m][s].predictions, base[s].predictions)) for s in base)
+        for m in chosen)
+    if shared:
+        joint = _resample_predictions(first, list(chosen), rng, resamples)
+        return {m: _comparison(chosen[m], *joint[m], True, rng, resamples, confidence) for m in chosen}
+    out = {}
+    for m, strategies in chosen.items():
+        if aligned[m] is not None:
+            out[m] = _comparison(strategies, *_resample_predictions(aligned[m], [m], rng, resamples)[m], True, rng,
+                                 resamples, confidence)
+        else:
+            out[m] = _comparison(strategies, {}, {}, 0, False, rng, resamples, confidence)
+    return out
+
+
+def _comparison(strategies: Mapping[str, StrategyCells], means: dict[str, float], samples: dict[str, np.ndarray],
+                n_test: int, paired: bool, rng: np.random.Generator, resamples: int, confidence: float
+                ) -> Comparison:
+    """Estimates from the resampled means (``paired``), or from the parametric fallback drawn here."""
+    if paired:
         methods = {s: SEEDS_AND_TEST if strategies[s].seeds > 1 else TEST_ONLY for s in strategies}
         tests = dict.fromkeys(strategies, n_test)
     else:
@@ -203,7 +232,7 @@ def compare(strategies: Mapping[str, StrategyCells], metric: str = "accuracy", k
         else:  # a percentile bound can miss the estimate only when the resamples are degenerate
             low, high = min(low, means[s]), max(high, means[s])
         estimates[s] = Estimate(means[s], low, high, c.seeds, tests[s], methods[s])
-    return Comparison(means, samples, estimates, aligned is not None, confidence)
+    return Comparison(means, samples, estimates, paired, confidence)
 
 
 # --- resampling ---------------------------------------------------------------------------------------------------
@@ -234,33 +263,45 @@ def _aligned(strategies: Mapping[str, StrategyCells]) -> dict[str, list[SplitPre
     return out
 
 
-def _resample_predictions(aligned: dict[str, list[SplitPredictions]], metric: str, rng: np.random.Generator,
-                          resamples: int) -> tuple[dict[str, float], dict[str, np.ndarray], int]:
-    """Point means and per-resample means of every strategy, examples shared, seeds drawn per strategy."""
+def _resample_predictions(aligned: dict[str, list[SplitPredictions]], metrics: list[str],
+                          rng: np.random.Generator, resamples: int
+                          ) -> dict[str, tuple[dict[str, float], dict[str, np.ndarray], int]]:
+    """Per metric: point means and per-resample means of every strategy, and n_test; the test examples drawn
+    once for all strategies and metrics, the seeds once per strategy."""
     names = list(aligned)
     cells = [p for s in names for p in aligned[s]]  # every (strategy, seed) cell, strategy-major
     y = cells[0].y
     n = len(y)
-    if metric == "macro_f1":
-        table = np.vstack([y] + [c.pred for c in cells]).T  # example × (label, each cell's prediction)
+    if metrics == ["accuracy"]:  # correctness alone has far fewer distinct patterns than the predictions
+        patterns, counts, inverse = _patterns(np.vstack([c.pred == c.y for c in cells]).T)
+        hits = patterns.astype(float)
     else:
-        table = np.vstack([c.pred == c.y for c in cells]).T
-    patterns, counts, inverse = _patterns(table)
+        patterns, counts, inverse = _patterns(np.vstack([y] + [c.pred for c in cells]).T)  # label, predictions
+        hits = (patterns[:, 1:] == patterns[:, :1]).astype(float)
     draws = _draw_counts(counts, inverse, rng, resamples)  # resample × pattern
     original = counts[None, :].astype(float)
-    if metric == "macro_f1":
-        per_cell = _macro_f1(draws, patterns[:, 0], patterns[:, 1:])
-        point = _macro_f1(original, patterns[:, 0], patterns[:, 1:])[0]
-    else:
-        per_cell = draws @ patterns.astype(float) / n  # resample × cell
-        point = (original @ patterns.astype(float) / n)[0]
-    means, samples, at = {}, {}, 0
-    for s in names:
-        r = len(aligned[s])
-        block, at = per_cell[:, at:at + r], at + r
-        means[s] = float(point[at - r:at].mean())
-        samples[s] = _seed_mean(block, rng)
-    return means, samples, n
+    sizes = [len(aligned[s]) for s in names]
+    weights = [_seed_weights(r, rng, resamples) for r in sizes]  # the same seed draws for every metric
+    out = {}
+    for metric in metrics:
+        if metric == "macro_f1":
+            per_cell = _macro_f1(draws, patterns[:, 0], patterns[:, 1:])
+            point = _macro_f1(original, patterns[:, 0], patterns[:, 1:])[0]
+        else:
+            per_cell = draws @ hits / n  # resample × cell
+            point = (original @ hits / n)[0]
+        means, samples, at = {}, {}, 0
+        for s, r, w in zip(names, sizes, weights):
+            block, at = per_cell[:, at:at + r], at + r
+            means[s] = float(point[at - r:at].mean())
+            samples[s] = block[:, 0] if w is None else (w * block).sum(axis=1) / r
+        out[metric] = (means, samples, n)
+    return out
+
+
+def _seed_weights(seeds: int, rng: np.random.Generator, resamples: int) -> np.ndarray | None:
+    """How often each seed is drawn in each resample (None for one seed: nothing to draw)."""
+    return None if seeds == 1 else rng.multinomial(seeds, np.full(seeds, 1 / seeds), size=resamples)
 
 
 def _patterns(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -298,11 +339,8 @@ def _draw_counts(counts: np.ndarray, inverse: np.ndarray, rng: np.random.Generat
 
 def _seed_mean(block: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Mean over seeds drawn with replacement, per resample (``block``: resample × seed)."""
-    r = block.shape[1]
-    if r == 1:
-        return block[:, 0]
-    weights = rng.multinomial(r, np.full(r, 1 / r), size=block.shape[0])
-    return (weights * block).sum(axis=1) / r
+    weights = _seed_weights(block.shape[1], rng, block.shape[0])
+    return block[:, 0] if weights is None else (weights * block).sum(axis=1) / block.shape[1]
 
 
 def _macro_f1(draws: np.ndarray, y: np.ndarray, preds: np.ndarray) -> np.ndarray:
