@@ -274,12 +274,12 @@ def _resample_predictions(aligned: dict[str, list[SplitPredictions]], metrics: l
     n = len(y)
     if metrics == ["accuracy"]:  # correctness alone has far fewer distinct patterns than the predictions
         patterns, counts, inverse = _patterns(np.vstack([c.pred == c.y for c in cells]).T)
-        hits = patterns.astype(float)
+        hits = patterns.astype(np.float32)
     else:
         patterns, counts, inverse = _patterns(np.vstack([y] + [c.pred for c in cells]).T)  # label, predictions
-        hits = (patterns[:, 1:] == patterns[:, :1]).astype(float)
+        hits = (patterns[:, 1:] == patterns[:, :1]).astype(np.float32)
     draws = _draw_counts(counts, inverse, rng, resamples)  # resample × pattern
-    original = counts[None, :].astype(float)
+    original = counts[None, :].astype(np.float64)
     sizes = [len(aligned[s]) for s in names]
     weights = [_seed_weights(r, rng, resamples) for r in sizes]  # the same seed draws for every metric
     out = {}
@@ -325,8 +325,8 @@ def _draw_counts(counts: np.ndarray, inverse: np.ndarray, rng: np.random.Generat
     """
     n, k = int(counts.sum()), len(counts)
     if k * 4 <= n:
-        return rng.multinomial(n, counts / n, size=resamples).astype(float)
-    out = np.empty((resamples, k))
+        return rng.multinomial(n, counts / n, size=resamples).astype(np.float32)
+    out = np.empty((resamples, k), dtype=np.float32)  # counts ≤ n: exact in float32, half the memory traffic
     inverse = inverse.astype(np.int32)  # int32 throughout: half the memory traffic of int64
     step = max(1, 4_000_000 // n)
     for start in range(0, resamples, step):
@@ -359,8 +359,9 @@ def _macro_f1(draws: np.ndarray, y: np.ndarray, preds: np.ndarray) -> np.ndarray
         rows += [np.flatnonzero(hit[:, j]), np.flatnonzero(~hit[:, j]), np.flatnonzero(~hit[:, j])]
         cols += [base + y[hit[:, j]], base + k + preds[~hit[:, j], j], base + 2 * k + y[~hit[:, j]]]
     rows, cols = np.concatenate(rows), np.concatenate(cols)
-    indicator = sparse.csc_matrix((np.ones(len(rows)), (rows, cols)), shape=(patterns, 3 * k * cells))
-    counts = np.asarray(indicator.T @ draws.T).T.reshape(len(draws), cells, 3, k)  # resample × cell × kind × class
+    indicator = sparse.csr_matrix((np.ones(len(rows), dtype=draws.dtype), (rows, cols)),
+                                  shape=(patterns, 3 * k * cells))
+    counts = np.asarray(draws @ indicator).reshape(len(draws), cells, 3, k)  # resample × cell × kind × class
     tp, fp, fn = counts[:, :, 0], counts[:, :, 1], counts[:, :, 2]
     denom = 2 * tp + fp + fn
     present = denom > 0
