@@ -33,7 +33,7 @@ from scipy import stats as sps
 from bench.results import seedstats as stats
 from bench.results import uncertainty
 from bench.results.seedstats import holm  # noqa: F401 - one Holm for the gate and the report
-from report.tables import Predictions, _nan_free, group_comparisons, is_final, strategy_cells, strategy_sort_key
+from report.tables import Predictions, _nan_free, is_final, strategy_cells, strategy_sort_key
 
 ALPHA = 0.05
 MIN_BLOCKS = 3  # Friedman over fewer groups has (almost) no power and its chi-square approximation is meaningless
@@ -189,8 +189,8 @@ def group_verdict(key: tuple, cells: pd.DataFrame, alpha: float = ALPHA, predict
             per[str(strategy)] = found
             wall = stats.finite(rows["wall_time_s"])
             times[str(strategy)] = float(wall.mean()) if wall.size else math.nan
-    if comparison is None or set(comparison.estimates) != set(per):
-        comparison = uncertainty.compare(per, metric, key=(*key, metric))
+    if comparison is None or set(comparison.estimates) != set(per):  # the same key as tables.group_comparisons
+        comparison = uncertainty.compare_metrics({metric: per}, key=tuple(key))[metric]
     est = comparison.estimates
     order = sorted(per, key=lambda s: (-est[s].mean, strategy_sort_key(s)))
     best_time = times[order[0]]
@@ -298,8 +298,7 @@ def compute_verdict(frame: pd.DataFrame, alpha: float = ALPHA, predictions: Pred
         A ``Verdict``: per-group rankings, average ranks per fraction, the rank tests and the sentences.
     """
     rows = final_rows(frame)
-    if comparisons is None:  # the same bootstrap as the report's leaderboard, so both print the same numbers
-        comparisons = group_comparisons(rows, predictions)
+    comparisons = comparisons or {}
     groups = [group_verdict(key, cells, alpha, predictions,
                             comparisons.get((key[0], key[1], _nan_free(key[2]), _metric(cells))))
               for key, cells in rows.groupby(GROUP, dropna=False, sort=False)

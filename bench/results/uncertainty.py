@@ -202,12 +202,13 @@ def compare_metrics(by_metric: Mapping[str, Mapping[str, StrategyCells]], key: o
         joint = _resample_predictions(first, list(chosen), rng, resamples)
         return {m: _comparison(chosen[m], *joint[m], True, rng, resamples, confidence) for m in chosen}
     out = {}
-    for m, strategies in chosen.items():
+    for m, strategies in chosen.items():  # a generator per metric: its numbers do not depend on the others
+        own = rng_for(*key, m) if isinstance(key, tuple) else rng_for(key, m)
         if aligned[m] is not None:
-            out[m] = _comparison(strategies, *_resample_predictions(aligned[m], [m], rng, resamples)[m], True, rng,
+            out[m] = _comparison(strategies, *_resample_predictions(aligned[m], [m], own, resamples)[m], True, own,
                                  resamples, confidence)
         else:
-            out[m] = _comparison(strategies, {}, {}, 0, False, rng, resamples, confidence)
+            out[m] = _comparison(strategies, {}, {}, 0, False, own, resamples, confidence)
     return out
 
 
@@ -272,12 +273,10 @@ def _resample_predictions(aligned: dict[str, list[SplitPredictions]], metrics: l
     cells = [p for s in names for p in aligned[s]]  # every (strategy, seed) cell, strategy-major
     y = cells[0].y
     n = len(y)
-    if metrics == ["accuracy"]:  # correctness alone has far fewer distinct patterns than the predictions
-        patterns, counts, inverse = _patterns(np.vstack([c.pred == c.y for c in cells]).T)
-        hits = patterns.astype(np.float32)
-    else:
-        patterns, counts, inverse = _patterns(np.vstack([y] + [c.pred for c in cells]).T)  # label, predictions
-        hits = (patterns[:, 1:] == patterns[:, :1]).astype(np.float32)
+    # patterns of (label, every cell's prediction) whatever the metrics asked, so the draws, and so accuracy's
+    # interval, are the same whether macro-F1 is computed alongside (report) or not (summary)
+    patterns, counts, inverse = _patterns(np.vstack([y] + [c.pred for c in cells]).T)
+    hits = (patterns[:, 1:] == patterns[:, :1]).astype(np.float32)
     draws = _draw_counts(counts, inverse, rng, resamples)  # resample × pattern
     original = counts[None, :].astype(np.float64)
     sizes = [len(aligned[s]) for s in names]
