@@ -18,12 +18,14 @@ import pandas as pd
 from bench.infra.atomic import atomic_path, write_text
 from bench.core.errors import UserError
 from bench.results import cells_dir, load_results, read_pretraining, to_frame
+from bench.results.predictions import read_many
 from report import html, perexample, tables
 
 __all__ = ["build_report", "render_html"]
 
 
-def render_html(frame: pd.DataFrame, meta: dict[str, Any] | None = None) -> str:
+def render_html(frame: pd.DataFrame, meta: dict[str, Any] | None = None,
+                predictions: tables.Predictions | None = None) -> str:
     """Render the report page for a results frame. Pure: same frame and meta, same HTML.
 
     Args:
@@ -31,12 +33,15 @@ def render_html(frame: pd.DataFrame, meta: dict[str, Any] | None = None) -> str:
         meta: optional extras: ``planned`` (list of cell keys the suite will run, for the pending count),
             ``suite`` (name if no row has one), ``generated_at``, ``results_dir`` (shown as text), ``notes``
             (list of warnings to show), ``exports`` (label → CSV file name, linked relatively).
+        predictions: cell key → ``CellPredictions`` (``bench.results.read_many``): intervals and tests then
+            resample the test examples the cells predicted, paired across strategies; without them the
+            binomial test model on ``n_test`` stands in (see docs/REPORT.md).
 
     Returns:
         The complete HTML document as text.
     """
     meta = dict(meta or {})
-    return html.render(tables.compute(frame, meta.get("planned")), meta)
+    return html.render(tables.compute(frame, meta.get("planned"), predictions), meta)
 
 
 def read_plan(results_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
@@ -71,6 +76,15 @@ def _load(results_dir: Path, has_plan: bool) -> tuple[pd.DataFrame, list[str]]:
     return frame, notes
 
 
+def final_predictions(results_dir: Path, frame: pd.DataFrame) -> dict:
+    """The stored per-example predictions of the finished final cells (missing files are simply absent)."""
+    if not len(frame) or not results_dir.is_dir():
+        return {}
+    final = tables.final_only(frame)
+    keys = final.loc[final["status"] == "ok", "cell"].dropna()
+    return read_many(results_dir, keys)
+
+
 def build_report(results_dir: str | Path, output: str | Path | None = None) -> Path:
     """Write the HTML report for a results directory, and its tables as CSV next to it.
 
@@ -94,7 +108,7 @@ def build_report(results_dir: str | Path, output: str | Path | None = None) -> P
     plan, plan_note = read_plan(base)
     frame, notes = _load(results_dir, plan is not None)
     output = Path(output) if output is not None else base / "report.html"
-    data = tables.compute(frame, plan["cells"] if plan else None)
+    data = tables.compute(frame, plan["cells"] if plan else None, final_predictions(base, frame))
     data = dataclasses.replace(data, per_example=perexample.compute(data.frame, base))  # stored predictions
     exports = {name: f"{output.stem}_{name}.csv" for name in data.exports()}
     meta = {

@@ -73,19 +73,26 @@ def _text_key(x: Any) -> str:
     return "" if x is None or (isinstance(x, float) and math.isnan(x)) else str(x)
 
 
-def _mean_ci_cell(mean: float, low: float, high: float, n: int, best: bool = False) -> Cell:
+def _mean_ci_cell(mean: float, low: float, high: float, n: int, best: bool = False, n_test: Any = 0,
+                  method: str = "") -> Cell:
+    """``0.812 [0.776, 0.846]`` over ``3 seeds × 500 test``: bootstrap percentile bounds, never "± half-width"
+    (the interval is not symmetric near 0 or 1)."""
     if not _finite(mean):
         return Cell("—")
-    if n < 2 or not _finite(low):
-        return Cell(num(mean), _key(mean), "n=1, no interval", "best" if best else "")
-    return Cell(f"{num(mean)} ± {num((high - low) / 2)}", _key(mean), f"95% CI [{num(low)}, {num(high)}]",
-                "best" if best else "", "best in this task / backbone / fraction" if best else "")
+    size = f"{n} seed{'' if n == 1 else 's'}" + (f" × {n_test:.0f} test" if _finite(n_test) and n_test else "")
+    if not _finite(low):
+        return Cell(num(mean), _key(mean), f"{size}, no interval", "best" if best else "", method)
+    return Cell(f"{num(mean)} [{num(low)}, {num(high)}]", _key(mean), size, "best" if best else "",
+                "; ".join(filter(None, ["best in this task / backbone / fraction" if best else "",
+                                        f"95% bootstrap interval over {method}" if method else ""])))
 
 
 def leaderboard_table(task: str, board: pd.DataFrame) -> Table:
     headers = [("backbone", ""), ("strategy", ""), ("fraction", "fraction of training labels"),
-               ("n", "finished seeds (failed / skipped)"), ("accuracy", "test accuracy, mean ± 95% CI half-width"),
-               ("macro-F1", "test macro-F1, mean ± 95% CI half-width"), ("wall time", "mean wall time per cell"),
+               ("n", "finished seeds (failed / skipped)"),
+               ("accuracy", "test accuracy, mean over seeds [95% bootstrap interval over seeds and test examples]"),
+               ("macro-F1", "test macro-F1, mean [95% bootstrap interval over seeds and test examples]"),
+               ("wall time", "mean wall time per cell"),
                ("trainable", "trainable parameters (median over seeds)"), ("total", "total parameters")]
     rows = []
     for r in board.itertuples():
@@ -93,8 +100,10 @@ def leaderboard_table(task: str, board: pd.DataFrame) -> Table:
         rows.append([
             Cell(r.backbone, r.backbone), Cell(r.strategy, r.strategy), Cell(f"{r.fraction:g}", _key(r.fraction)),
             Cell(str(r.n), str(r.n), extra, "warn" if r.failed else ""),
-            _mean_ci_cell(r.accuracy_mean, r.accuracy_ci_low, r.accuracy_ci_high, r.n, r.best_accuracy),
-            _mean_ci_cell(r.macro_f1_mean, r.macro_f1_ci_low, r.macro_f1_ci_high, r.n),
+            _mean_ci_cell(r.accuracy_mean, r.accuracy_ci_low, r.accuracy_ci_high, r.n, r.best_accuracy,
+                          r.n_test, r.interval),
+            _mean_ci_cell(r.macro_f1_mean, r.macro_f1_ci_low, r.macro_f1_ci_high, r.n, n_test=r.n_test,
+                          method=r.interval),
             Cell(seconds(r.wall_time_s_mean), _key(r.wall_time_s_mean), cls="best" if r.best_wall_time else ""),
             Cell(count(r.trainable_params), _key(r.trainable_params),
                  cls="best" if r.best_trainable_params else ""),
@@ -210,7 +219,8 @@ def context(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> di
         "stats": {"slope_epochs": stats.SLOPE_EPOCHS, "threshold": stats.THRESHOLD_FRACTION,
                   "alpha": stats.NEGATIVE_TRANSFER_ALPHA, "confidence": stats.CONFIDENCE},
         "exports": meta.get("exports", {}),
-        "verdict": verdict_html.section(norm),
+        "verdict": verdict_html.section(norm, data.verdict),
+        "crossover": verdict_html.crossover_section(data),
         "estimates": estimates_html.section(data.estimates) if data.estimates is not None else None,
         "budget": budget.html_tables(data.budget) if data.budget is not None else [],
         "sensitivity": sensitivity.sensitivity_plots(every_row, figures.strategy_colors(list(every_row["strategy"]))),

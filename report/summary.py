@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from report.tables import Predictions
 from report.verdict import Verdict, compute_verdict, fraction_label
 
 
@@ -26,8 +27,12 @@ def _verdict_text(significant: bool | None, rank: int, status: str) -> str:
     if rank == 1:
         return "best"
     if significant is None:
-        return "undecided (n<2)" if status != "single" else ""
-    return "below (significant)" if significant else "within noise"
+        return "undecided (1 seed, n_test unknown)" if status != "single" else ""
+    return "below (significant)" if significant else "tied for best"
+
+
+def _interval(low: float, high: float, signed: bool = False) -> str:
+    return f" [{_num(low, signed=signed)}, {_num(high, signed=signed)}]" if math.isfinite(low) else ""
 
 
 def group_tables(verdict: Verdict) -> list[Table]:
@@ -36,18 +41,18 @@ def group_tables(verdict: Verdict) -> list[Table]:
     for g in verdict.groups:
         title = f"{g.task} · {g.backbone} · {fraction_label(g.fraction)} ({g.metric})"
         if g.status == "undecided":
-            title += " — undecided: fewer than two seeds"
+            title += " — undecided: one seed, no predictions or test size"
+        elif g.status == "decided":
+            title += " — paired on test examples" if g.paired else " — unpaired (no per-example predictions)"
         table = Table(title=Text(title), title_justify="left")
-        for name, justify in (("#", "right"), ("strategy", "left"), ("mean ± 95% CI", "right"), ("n", "right"),
-                              ("Δ vs best", "right"), ("p (Holm)", "right"), ("verdict", "left"),
-                              ("time × best", "right")):
+        for name, justify in (("#", "right"), ("strategy", "left"), ("mean [95% interval]", "right"),
+                              ("n (seeds × test)", "right"), ("Δ vs best [95% interval]", "right"),
+                              ("p (Holm)", "right"), ("verdict", "left"), ("time × best", "right")):
             table.add_column(name, justify=justify)
         for r in g.results:
-            half = (r.high - r.low) / 2 if math.isfinite(r.low) else math.nan
-            mean = _num(r.mean) + (f" ± {_num(half)}" if math.isfinite(half) else "")
-            table.add_row(str(r.rank), Text(r.strategy), mean, str(r.n),
-                          "" if r.rank == 1 else _num(r.diff, signed=True), _num(r.p),
-                          _verdict_text(r.significant, r.rank, g.status), _num(r.cost_ratio, 2))
+            table.add_row(str(r.rank), Text(r.strategy), _num(r.mean) + _interval(r.low, r.high), r.n_label(),
+                          "" if r.rank == 1 else _num(r.diff, signed=True) + _interval(r.diff_low, r.diff_high, True),
+                          _num(r.p), _verdict_text(r.significant, r.rank, g.status), _num(r.cost_ratio, 2))
         out.append(table)
     return out
 
@@ -68,17 +73,19 @@ def ranks_table(verdict: Verdict) -> Table:
     return table
 
 
-def print_summary(frame: pd.DataFrame | Verdict, console: Console | None = None) -> Verdict:
+def print_summary(frame: pd.DataFrame | Verdict, console: Console | None = None,
+                  predictions: Predictions | None = None) -> Verdict:
     """Print the verdict for a results frame (or an already computed ``Verdict``).
 
     Args:
         frame: results rows as ``bench.results.load_results`` returns them, or a ``Verdict``.
         console: where to print; default a new ``rich.console.Console`` on stdout.
+        predictions: cell key → ``CellPredictions``: intervals and tests paired on test examples.
 
     Returns:
         The verdict that was printed.
     """
-    verdict = frame if isinstance(frame, Verdict) else compute_verdict(frame)
+    verdict = frame if isinstance(frame, Verdict) else compute_verdict(frame, predictions=predictions)
     console = console or Console()
     for table in group_tables(verdict):
         console.print(table)

@@ -95,3 +95,65 @@ def sweep(tasks: int = 4, backbones: int = 2, fractions: tuple[float, ...] = (0.
                                         rng=rng, status="error" if failed else "ok",
                                         error="CUDA out of memory (synthetic)" if failed else None))
     return rows
+
+
+# --- per-example predictions (bench.results.predictions) ---------------------------------------------------------
+
+DETERMINISTIC = ("feature-extraction", "zero-shot")  # the solved probe and zero-shot: the same on every seed
+
+
+def _cell_predictions(correct: np.ndarray, y: np.ndarray, classes: int, rng: np.random.Generator):
+    """Predictions with the given per-example correctness: the true class, else a random wrong one."""
+    from bench.results.predictions import CellPredictions, SplitPredictions
+
+    wrong = (y + rng.integers(1, classes, size=len(y))) % classes
+    pred = np.where(correct, y, wrong)
+    proba = np.full((len(y), classes), 0.4 / (classes - 1))
+    proba[np.arange(len(y)), pred] = 0.6
+    test = SplitPredictions(np.arange(len(y), dtype=np.int64), y, pred, proba.astype(np.float16))
+    return CellPredictions(test=test, classes=tuple(f"class-{c}" for c in range(classes)))
+
+
+def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
+    """sklearn's ``f1_score(average="macro")`` (over the classes in truth or prediction), ~50× cheaper."""
+    k = int(max(y.max(), pred.max())) + 1
+    tp = np.bincount(y[y == pred], minlength=k)
+    denom = np.bincount(y, minlength=k) + np.bincount(pred, minlength=k)
+    present = denom > 0
+    return float(np.mean(2 * tp[present] / denom[present]))
+
+
+def predicted_sweep(accuracy: dict[str, float], *, groups: int = 20, seeds: dict[str, int] | int = 3,
+                    fractions: tuple[float, ...] = (1.0,), n_test: int = 500, classes: int = 10,
+                    deterministic: tuple[str, ...] = DETERMINISTIC, seed_flip: float = 0.05,
+                    rng_seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Final rows whose scores come from per-example predictions, and those predictions (cell key → predictions).
+
+    Every group (task ``task-i``, one backbone) scores each strategy on the same ``n_test`` test examples. A
+    strategy's true accuracy is ``accuracy[strategy]`` (a float, or a function of the label fraction); its
+    correctness on each example is drawn once per group, and each seed re-draws a ``seed_flip`` share of the
+    examples from the same rate (seed noise), except for ``deterministic`` strategies, identical on every seed.
+    Rows carry the accuracy and macro-F1 of their predictions and ``n_test``, so the report finds the same numbers
+    in both. ``seeds`` may differ per strategy.
+    """
+    rng = np.random.default_rng(rng_seed)
+    rows, preds = [], {}
+    for g in range(groups):
+        y = rng.integers(0, classes, size=n_test)
+        for fraction in fractions:
+            for strategy, acc in accuracy.items():
+                rate = acc(fraction) if callable(acc) else acc
+                base = rng.random(n_test) < rate
+                count = seeds.get(strategy, 3) if isinstance(seeds, dict) else seeds
+                for seed in range(count):
+                    correct = base.copy()
+                    if strategy not in deterministic:
+                        redo = rng.random(n_test) < seed_flip
+                        correct[redo] = rng.random(int(redo.sum())) < rate
+                    cell = _cell_predictions(correct, y, classes, rng)
+                    r = row(f"task-{g}", "backbone-0", strategy, seed, fraction, rng=rng)
+                    r.update(role="final", n_test=n_test, accuracy=float(correct.mean()),
+                             macro_f1=macro_f1(y, cell.test.pred))
+                    rows.append(r)
+                    preds[r["cell"]] = cell
+    return rows, preds

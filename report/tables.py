@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,15 +16,19 @@ import numpy as np
 import pandas as pd
 
 from bench.results import seedstats as stats
+from bench.results import uncertainty
+from bench.results.predictions import CellPredictions
 from report import estimates
 from bench.results.roles import FINAL, final_only, is_final, is_role  # noqa: F401 - re-exported
+
+Predictions = Mapping[str, CellPredictions]  # cell key -> what the cell predicted (bench.results.read_many)
 
 BASELINE = "from-scratch"
 # Known strategies first, in the order the lectures introduce them; anything newer follows alphabetically.
 STRATEGY_ORDER = ("from-scratch", "feature-extraction", "partial-freeze", "full-fine-tune", "zero-shot")
 GROUP = ["task", "backbone", "fraction"]  # one comparison: same task, same backbone, same label budget
 NUMERIC = ["seed", "fraction", "accuracy", "macro_f1", "val_accuracy", "best_epoch", "epochs_run", "wall_time_s",
-           "train_time_s", "trainable_params", "total_params", "first_epoch_time_s"]
+           "train_time_s", "trainable_params", "total_params", "first_epoch_time_s", "n_test"]
 TEXT = ["cell", "suite", "task", "backbone", "strategy", "status", "error", "device", "git_sha", "versions",
         "started_at", "finished_at", "main_metric", "role", "curve_kind", "selected_from"]
 
@@ -140,8 +145,24 @@ def run_summary(frame: pd.DataFrame, planned: list[str] | None = None) -> dict[s
     }
 
 
-def _ci_columns(prefix: str, interval: stats.Interval) -> dict[str, float]:
+def _ci_columns(prefix: str, interval: uncertainty.Estimate) -> dict[str, float]:
     return {f"{prefix}_mean": interval.mean, f"{prefix}_ci_low": interval.low, f"{prefix}_ci_high": interval.high}
+
+
+def strategy_cells(rows: pd.DataFrame, metric: str, predictions: Predictions | None = None
+                   ) -> uncertainty.StrategyCells:
+    """One strategy's ``ok`` rows of one group as the bootstrap's input: the finite metric values, ``n_test``
+    (the rows' median; None when not recorded) and the cells' test predictions when every one of them has some."""
+    values = pd.to_numeric(rows[metric], errors="coerce") if metric in rows.columns else pd.Series(math.nan,
+                                                                                                    rows.index)
+    kept = rows[np.isfinite(values.to_numpy(float))]
+    sizes = stats.finite(kept["n_test"]) if "n_test" in kept.columns else np.array([])
+    n_test = int(np.median(sizes)) if sizes.size else None
+    preds = None
+    if predictions and "cell" in kept.columns and len(kept):
+        found = [predictions.get(key) for key in kept["cell"]]
+        preds = [p.test for p in found] if all(p is not None for p in found) else None
+    return uncertainty.StrategyCells(values[kept.index].to_numpy(float), n_test, preds)
 
 
 def _mark_best(table: pd.DataFrame, column: str, flag: str, higher_is_better: bool) -> None:
@@ -151,22 +172,31 @@ def _mark_best(table: pd.DataFrame, column: str, flag: str, higher_is_better: bo
     table[flag] = table[column].notna() & np.isclose(table[column], best)
 
 
-def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per task × backbone × strategy × fraction: accuracy (and macro-F1) over seeds with 95 % CIs.
+def leaderboard(frame: pd.DataFrame, predictions: Predictions | None = None,
+                comparisons: dict[tuple, uncertainty.Comparison] | None = None) -> pd.DataFrame:
+    """One row per task × backbone × strategy × fraction: accuracy (and macro-F1) over seeds with 95 % intervals.
 
-    Counts failed and skipped cells of the configuration too, so a mean over 2 of 5 seeds is visible as such.
-    ``best_*`` columns flag the best configuration within the same task, backbone and label fraction.
+    The intervals are bootstrap percentile intervals over seeds and test examples (``bench.results.uncertainty``;
+    from ``predictions`` where every seed has them, else the binomial test model on ``n_test``), so they stay in
+    [0, 1]; ``n_test`` and ``interval`` say what each is over. Counts failed and skipped cells of the
+    configuration too, so a mean over 2 of 5 seeds is visible as such. ``best_*`` columns flag the best
+    configuration within the same task, backbone and label fraction.
     """
     rows = []
+    comparisons = comparisons if comparisons is not None else group_comparisons(frame, predictions)
+    intervals = {(*key, s): e for key, c in comparisons.items() for s, e in c.estimates.items()}
     for (task, backbone, strategy, fraction), cells in frame.groupby(GROUP[:2] + ["strategy", "fraction"],
                                                                       dropna=False, sort=False):
         ok = cells[cells["status"] == "ok"]
-        acc, f1 = stats.mean_ci(ok["accuracy"]), stats.mean_ci(ok["macro_f1"])
+        acc, f1 = (intervals.get((task, backbone, _nan_free(fraction), metric, strategy), _NO_ESTIMATE)
+                   for metric in METRICS)
         rows.append({
             "task": task, "backbone": backbone, "strategy": strategy, "fraction": fraction,
-            "n": acc.n, "failed": int((cells["status"] == "error").sum()),
+            "n": acc.n_seeds, "n_test": acc.n_test, "interval": acc.method,
+            "failed": int((cells["status"] == "error").sum()),
             "skipped": int((cells["status"] == "skipped").sum()),
-            **_ci_columns("accuracy", acc), "accuracy_sd": acc.sd, **_ci_columns("macro_f1", f1),
+            **_ci_columns("accuracy", acc), "accuracy_sd": stats.mean_ci(ok["accuracy"]).sd,
+            **_ci_columns("macro_f1", f1),
             "wall_time_s_mean": ok["wall_time_s"].mean(), "trainable_params": ok["trainable_params"].median(),
             "total_params": ok["total_params"].median(),
         })
@@ -180,9 +210,33 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-_LEADERBOARD_COLUMNS = ["task", "backbone", "strategy", "fraction", "n", "failed", "skipped", "accuracy_mean",
-                        "accuracy_ci_low", "accuracy_ci_high", "accuracy_sd", "macro_f1_mean", "macro_f1_ci_low",
-                        "macro_f1_ci_high", "wall_time_s_mean", "trainable_params", "total_params"]
+METRICS = ("accuracy", "macro_f1")
+_NO_ESTIMATE = uncertainty.Estimate(math.nan, math.nan, math.nan, 0, 0, "")
+
+
+def group_comparisons(frame: pd.DataFrame, predictions: Predictions | None = None
+                      ) -> dict[tuple, uncertainty.Comparison]:
+    """``(task, backbone, fraction, metric) -> Comparison``: one joint bootstrap per group and metric of the
+    ``ok`` rows, computed once for the leaderboard and the verdict (which print the same intervals)."""
+    out = {}
+    ok = frame[frame["status"] == "ok"]
+    for key, group in ok.groupby(GROUP, dropna=False, sort=False):
+        by_strategy = list(group.groupby("strategy", sort=False))
+        cells = {m: {str(s): strategy_cells(rows, m, predictions) for s, rows in by_strategy} for m in METRICS}
+        task, backbone, fraction = key
+        for metric, found in uncertainty.compare_metrics(cells, key=key).items():
+            out[(task, backbone, _nan_free(fraction), metric)] = found
+    return out
+
+
+def _nan_free(fraction: float) -> float | None:
+    """A dictionary key for a fraction: NaN ("all labels") never equals itself, None does."""
+    return None if isinstance(fraction, float) and math.isnan(fraction) else float(fraction)
+
+
+_LEADERBOARD_COLUMNS = ["task", "backbone", "strategy", "fraction", "n", "n_test", "interval", "failed", "skipped",
+                        "accuracy_mean", "accuracy_ci_low", "accuracy_ci_high", "accuracy_sd", "macro_f1_mean",
+                        "macro_f1_ci_low", "macro_f1_ci_high", "wall_time_s_mean", "trainable_params", "total_params"]
 
 
 def _sorted(table: pd.DataFrame) -> pd.DataFrame:
@@ -312,7 +366,8 @@ def curve_summary(frame: pd.DataFrame) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         tcrit = np.where(n > 1, stats.t_quantile(0.5 + stats.CONFIDENCE / 2, np.maximum(n - 1, 1)), np.nan)
         half = tcrit * agg["sd"].to_numpy(float) / np.sqrt(n)
-    agg["low"], agg["high"] = agg["mean"] - half, agg["mean"] + half
+    # cut to the score's range: with two seeds t(0.975, 1) = 12.7 standard errors would reach far past [0, 1]
+    agg["low"], agg["high"] = (agg["mean"] - half).clip(lower=0.0), (agg["mean"] + half).clip(upper=1.0)
     return agg.drop(columns="sd")
 
 
@@ -332,6 +387,9 @@ class ReportTables:
     budget: pd.DataFrame | None = None  # report.budget.budget_table
     alarms: pd.DataFrame | None = None  # report.alarm.alarm_table: finals far below their search trial
     per_example: Any = None  # report.perexample.PerExample, from stored predictions (build_report reads them)
+    verdict: Any = None  # report.verdict.Verdict (its module builds on this one)
+    crossover: pd.DataFrame | None = None  # report.crossover.crossover_table
+    crossover_summary: pd.DataFrame | None = None  # report.crossover.crossover_summary
 
     def exports(self) -> dict[str, pd.DataFrame]:
         """CSV name suffix → table, as written next to the HTML."""
@@ -348,21 +406,32 @@ class ReportTables:
         if self.per_example is not None and not self.per_example.empty:
             out |= {"confusion": self.per_example.confusion, "calibration": self.per_example.calibration,
                     "reliability": self.per_example.reliability}
+        if self.verdict is not None and self.verdict.groups:
+            out["verdict"] = self.verdict.table()
+        if self.crossover is not None and len(self.crossover):
+            out |= {"crossover": self.crossover, "crossover_summary": self.crossover_summary}
         return out
 
 
-def compute(frame: pd.DataFrame, planned: list[str] | None = None) -> ReportTables:
+def compute(frame: pd.DataFrame, planned: list[str] | None = None,
+            predictions: Predictions | None = None) -> ReportTables:
     """All report tables from a results frame (as ``bench.results.load_results`` returns it).
 
     Leaderboard, transfer metrics, learning curves and the figures read the ``final`` rows only; the run
     summary and the failures count every recorded cell (a failed search trial is still a failure), and the
     budget table adds the search trials' cost to the final runs'. Estimate rows have their own section.
+    ``predictions`` (cell key → ``CellPredictions``) makes the intervals and tests resample test examples.
     """
-    from report import alarm, budget  # these build on this module's helpers
+    from report import alarm, budget, crossover, verdict  # these build on this module's helpers
 
     norm = normalize(frame[~is_role(frame, "estimate")])
     final = final_only(norm).reset_index(drop=True)
-    return ReportTables(final, run_summary(norm, planned), leaderboard(final), transfer_metrics(final),
+    comparisons = group_comparisons(final, predictions)  # the bootstrap, once for the leaderboard and the verdict
+    judged = verdict.compute_verdict(final, predictions=predictions, comparisons=comparisons)
+    cross = crossover.crossover_table(judged)
+    return ReportTables(final, run_summary(norm, planned), leaderboard(final, predictions, comparisons),
+                        transfer_metrics(final),
                         curve_summary(final), failures(norm, "error"), failures(norm, "skipped"),
-                        estimates.compute(frame), all_rows=norm, budget=budget.budget_table(norm),
+                        estimates.compute(frame), all_rows=norm, budget=budget.budget_table(norm), verdict=judged,
+                        crossover=cross, crossover_summary=crossover.crossover_summary(cross),
                         alarms=alarm.alarm_table(norm))

@@ -3,12 +3,19 @@
 Two levels, both on the ``final`` rows (the selected configuration on every seed) that finished:
 
 - Per group (same task, backbone and label fraction): strategies ranked by their mean main metric over seeds,
-  with the t-interval, and each one's gap to the best tested by Welch's t-test, Holm-adjusted within the group.
-  The best strategy is picked after looking at the data, so the one-sided p-value of "this one is below the
-  best" is doubled (the two-sided test): otherwise pure noise would look "significant" about twice as often as
-  the level promises. With fewer than two seeds there is no variance estimate and the group is "undecided".
+  with a bootstrap interval over seeds *and test examples* (``bench.results.uncertainty``), and each one's gap to
+  the best tested on the same resamples: paired on test examples when every cell kept its predictions, Holm-
+  adjusted within the group. The best strategy is picked after looking at the data, so the test is two-sided
+  (a one-sided "below the best" would let pure noise look "significant" about twice as often as the level
+  promises) and Holm runs over every pair of the group's strategies, not only the k − 1 gaps to the best (the
+  gap from the luckiest to the unluckiest strategy is a range, which k − 1 tests call too often). With one seed
+  the test examples still give an interval; only one seed without predictions or ``n_test`` leaves the group
+  "undecided". ``tied`` lists the strategies whose gap to the best is not
+  significant: the honest "best", instead of a strict order.
 - Across groups, per label fraction: average ranks (1 = best), the Friedman test over the groups as blocks
-  (Demšar 2006), and the Nemenyi post-hoc test (scikit-posthocs) with its critical difference of average ranks.
+  (Demšar 2006), the Nemenyi post-hoc test (scikit-posthocs) with its critical difference of average ranks, and
+  per pair of strategies the probability that one beats the other: the bootstrap share of resamples in which it
+  scores higher (ties count half), averaged over the groups where both ran.
 
 ``sentences`` turns both into a few plain-language lines and never claims more than the tests support: a
 strategy winning a significant lead in one group of many is what chance gives, so it is not reported as a lead.
@@ -24,31 +31,42 @@ import pandas as pd
 from scipy import stats as sps
 
 from bench.results import seedstats as stats
+from bench.results import uncertainty
 from bench.results.seedstats import holm  # noqa: F401 - one Holm for the gate and the report
-from report.tables import is_final, strategy_sort_key
+from report.tables import Predictions, _nan_free, is_final, strategy_cells, strategy_sort_key
 
 ALPHA = 0.05
 MIN_BLOCKS = 3  # Friedman over fewer groups has (almost) no power and its chi-square approximation is meaningless
 METRICS = ("accuracy", "macro_f1")
 GROUP = ["task", "backbone", "fraction"]
-_NUMERIC = ["fraction", "seed", "accuracy", "macro_f1", "wall_time_s"]
+_NUMERIC = ["fraction", "seed", "accuracy", "macro_f1", "wall_time_s", "n_test"]
 
 
 @dataclass(frozen=True)
 class StrategyResult:
-    """One strategy in one group. ``p`` is Holm-adjusted; ``significant`` is None for the best and when undecided."""
+    """One strategy in one group. ``low``/``high``: bootstrap interval of the mean (``method`` says over what);
+    ``p`` is Holm-adjusted; ``significant`` is None for the best and when undecided."""
 
     strategy: str
     rank: int
     mean: float
     low: float
     high: float
-    n: int
+    n: int  # seeds
     diff: float  # mean - best mean (<= 0)
     p: float
     significant: bool | None
     wall_time_s: float
     cost_ratio: float  # mean wall time / the best strategy's mean wall time
+    n_test: int = 0  # test examples behind the interval (0: unknown)
+    method: str = ""  # what the interval resamples (uncertainty.Estimate.method)
+    diff_low: float = math.nan  # interval of diff (paired when the group is)
+    diff_high: float = math.nan
+    p_beats_best: float = math.nan  # bootstrap probability of scoring above the best
+
+    def n_label(self) -> str:
+        """``3 seeds × 500 test``."""
+        return uncertainty.Estimate(self.mean, self.low, self.high, self.n, self.n_test, self.method).n_label()
 
 
 @dataclass(frozen=True)
@@ -61,10 +79,24 @@ class GroupVerdict:
     metric: str
     status: str
     results: list[StrategyResult]
+    paired: bool = False  # differences paired on test examples (every cell kept its predictions)
+    comparison: uncertainty.Comparison | None = field(default=None, repr=False, compare=False)
 
     @property
     def best(self) -> str:
         return self.results[0].strategy
+
+    @property
+    def tied(self) -> list[str]:
+        """The best and every strategy whose gap to it is not significant (all of them when undecided)."""
+        return uncertainty.tied_for_best([r.strategy for r in self.results], [bool(r.significant)
+                                                                              for r in self.results])
+
+    def difference(self, a: str, b: str) -> uncertainty.Difference | None:
+        """``a − b`` on this group's bootstrap (None when one of them did not run here)."""
+        if self.comparison is None or a not in self.comparison.samples or b not in self.comparison.samples:
+            return None
+        return self.comparison.difference(a, b)
 
     @property
     def lead_significant(self) -> bool:
@@ -105,11 +137,13 @@ class Verdict:
     friedman: dict[float, RankTest]
     sentences: list[str]
     alpha: float = ALPHA
+    beats: dict[float, pd.DataFrame] = field(default_factory=dict)  # fraction -> P(row beats column)
 
     def table(self) -> pd.DataFrame:
         """The per-group rankings as one long table (one row per group × strategy), e.g. for CSV."""
         rows = [{"task": g.task, "backbone": g.backbone, "fraction": g.fraction, "metric": g.metric,
-                 "status": g.status, **r.__dict__} for g in self.groups for r in g.results]
+                 "status": g.status, "paired": g.paired, "tied_for_best": r.strategy in g.tied, **r.__dict__}
+                for g in self.groups for r in g.results]
         return pd.DataFrame(rows)
 
 
@@ -123,7 +157,7 @@ def fraction_label(fraction: float) -> str:
 def final_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The finished ``final`` rows with the columns the verdict reads (a frame without ``role``: all final)."""
     out = pd.DataFrame(index=frame.index)
-    for col in ("task", "backbone", "strategy", "status", "main_metric", "role"):
+    for col in ("cell", "task", "backbone", "strategy", "status", "main_metric", "role"):
         out[col] = frame[col] if col in frame.columns else None
     for col in _NUMERIC:
         out[col] = pd.to_numeric(frame[col], errors="coerce").astype(float) if col in frame.columns else math.nan
@@ -138,32 +172,57 @@ def _metric(cells: pd.DataFrame) -> str:
     return name if name in METRICS else "accuracy"
 
 
-def group_verdict(key: tuple, cells: pd.DataFrame, alpha: float = ALPHA) -> GroupVerdict:
-    """Rank the strategies of one group (rows of ``final_rows`` with the same task, backbone and fraction)."""
+def group_verdict(key: tuple, cells: pd.DataFrame, alpha: float = ALPHA, predictions: Predictions | None = None,
+                  comparison: uncertainty.Comparison | None = None) -> GroupVerdict:
+    """Rank the strategies of one group (rows of ``final_rows`` with the same task, backbone and fraction).
+
+    ``predictions`` (cell key → ``CellPredictions``) pairs the strategies on test examples where every cell of
+    the group has them; without, each interval uses the binomial test model (see ``bench.results.uncertainty``).
+    ``comparison``: that bootstrap, when the caller already computed it for the same rows and metric.
+    """
     metric = _metric(cells)
-    per: dict[str, tuple[stats.Interval, np.ndarray, float]] = {}
+    per: dict[str, uncertainty.StrategyCells] = {}
+    times: dict[str, float] = {}
     for strategy, rows in cells.groupby("strategy", sort=False):
-        values = stats.finite(rows[metric])
-        if values.size:
-            times = stats.finite(rows["wall_time_s"])
-            per[str(strategy)] = (stats.mean_ci(values), values, float(times.mean()) if times.size else math.nan)
-    order = sorted(per, key=lambda s: (-per[s][0].mean, strategy_sort_key(s)))
-    best_values, best_time = per[order[0]][1], per[order[0]][2]
-    # doubled one-sided p: the direction ("below the best") was chosen by the data, see the module docstring
-    # (np.minimum keeps NaN, the "no variance estimate" of a single seed; builtin min would turn it into 1.0)
-    raw = [math.nan] + [float(np.minimum(1.0, 2 * stats.welch_difference(per[s][1], best_values).p_less))
-                        for s in order[1:]]
-    adjusted = holm(raw)
+        found = strategy_cells(rows, metric, predictions)
+        if found.seeds:
+            per[str(strategy)] = found
+            wall = stats.finite(rows["wall_time_s"])
+            times[str(strategy)] = float(wall.mean()) if wall.size else math.nan
+    if comparison is None or set(comparison.estimates) != set(per):  # the same key as tables.group_comparisons
+        comparison = uncertainty.compare_metrics({metric: per}, key=tuple(key))[metric]
+    est = comparison.estimates
+    order = sorted(per, key=lambda s: (-est[s].mean, strategy_sort_key(s)))
+    best_time = times[order[0]]
+    # two-sided, Holm over every pair: the best was chosen by the data, see the module docstring
+    diffs, adjusted = comparison.versus_best(order)
     results = []
-    for rank, (strategy, p) in enumerate(zip(order, adjusted), 1):
-        interval, _, time_s = per[strategy]
+    for rank, (strategy, p, d) in enumerate(zip(order, adjusted, diffs), 1):
+        e, time_s = est[strategy], times[strategy]
         ratio = time_s / best_time if math.isfinite(time_s) and best_time > 0 else math.nan
-        results.append(StrategyResult(strategy, rank, interval.mean, interval.low, interval.high, interval.n,
-                                      interval.mean - per[order[0]][0].mean, p,
-                                      bool(p < alpha) if math.isfinite(p) else None, time_s, ratio))
+        results.append(StrategyResult(
+            strategy, rank, e.mean, e.low, e.high, e.n_seeds, e.mean - est[order[0]].mean, p,
+            bool(p < alpha) if math.isfinite(p) else None, time_s, ratio, e.n_test, e.method,
+            d.low if d else math.nan, d.high if d else math.nan, d.p_beats if d else math.nan))
     status = "single" if len(order) == 1 else ("decided" if any(math.isfinite(p) for p in adjusted) else "undecided")
     task, backbone, fraction = key
-    return GroupVerdict(str(task), str(backbone), float(fraction), metric, status, results)
+    return GroupVerdict(str(task), str(backbone), float(fraction), metric, status, results, comparison.paired,
+                        comparison)
+
+
+def beat_probabilities(groups: list[GroupVerdict]) -> pd.DataFrame:
+    """P(row strategy beats column strategy): each group's bootstrap probability, averaged over the groups where
+    both ran (NaN where they never met)."""
+    sums: dict[tuple[str, str], list[float]] = {}
+    for g in groups:
+        if g.comparison is not None and g.status == "decided":
+            for pair, value in g.comparison.beat_matrix().items():
+                sums.setdefault(pair, []).append(value)
+    names = sorted({s for pair in sums for s in pair}, key=strategy_sort_key)
+    table = pd.DataFrame(math.nan, index=pd.Index(names, name="strategy"), columns=names)
+    for (a, b), values in sums.items():
+        table.loc[a, b] = float(np.mean(values))
+    return table
 
 
 def _at(frame: pd.DataFrame, column: str, value: float) -> pd.Series:
@@ -224,25 +283,33 @@ def _at_fraction(groups: list[GroupVerdict], fraction: float) -> list[GroupVerdi
     return [g for g in groups if g.fraction == fraction]
 
 
-def compute_verdict(frame: pd.DataFrame, alpha: float = ALPHA) -> Verdict:
+def compute_verdict(frame: pd.DataFrame, alpha: float = ALPHA, predictions: Predictions | None = None,
+                    comparisons: dict[tuple, uncertainty.Comparison] | None = None) -> Verdict:
     """The verdict for a results frame (as ``bench.results.load_results`` returns it, or normalised).
 
     Args:
         frame: results rows; only ``role == 'final'`` (or no role column) rows with status ``ok`` count.
         alpha: significance level of every test.
+        predictions: cell key → ``CellPredictions`` (``bench.results.read_many``); groups whose cells all have
+            them get intervals and tests paired on test examples.
+        comparisons: ``report.tables.group_comparisons`` of the same final rows, to reuse its bootstrap.
 
     Returns:
         A ``Verdict``: per-group rankings, average ranks per fraction, the rank tests and the sentences.
     """
     rows = final_rows(frame)
-    groups = [group_verdict(key, cells, alpha) for key, cells in rows.groupby(GROUP, dropna=False, sort=False)
+    comparisons = comparisons or {}
+    groups = [group_verdict(key, cells, alpha, predictions,
+                            comparisons.get((key[0], key[1], _nan_free(key[2]), _metric(cells))))
+              for key, cells in rows.groupby(GROUP, dropna=False, sort=False)
               if stats.finite(cells[_metric(cells)]).size]
     groups.sort(key=lambda g: (g.task, g.backbone, g.fraction if math.isfinite(g.fraction) else math.inf))
     tests = {f: rank_test(f, _at_fraction(groups, f), alpha) for f in _fractions(groups)}
     strategies = sorted({r.strategy for g in groups for r in g.results}, key=strategy_sort_key)
     ranks = pd.DataFrame({fraction_label(f): t.mean_ranks for f, t in tests.items()}, index=strategies)
     ranks.index.name = "strategy"
-    verdict = Verdict(groups, ranks, tests, [], alpha)
+    beats = {f: beat_probabilities(_at_fraction(groups, f)) for f in tests}
+    verdict = Verdict(groups, ranks, tests, [], alpha, beats)
     verdict.sentences.extend(sentences(verdict))
     return verdict
 
@@ -262,7 +329,8 @@ def sentences(verdict: Verdict) -> list[str]:
             continue
         decided = [g for g in compared if g.status == "decided"]
         if not decided:
-            out.append(f"With one seed per strategy nothing can be decided at {at}; run at least two seeds.")
+            out.append(f"With one seed per strategy and neither per-example predictions nor the test size, nothing "
+                       f"can be decided at {at}; run at least two seeds.")
             continue
         wins = pd.Series([g.best for g in compared]).value_counts()
         top = int(wins.iloc[0])
@@ -279,17 +347,32 @@ def sentences(verdict: Verdict) -> list[str]:
             runner = pd.Series([g.results[1].strategy for g in leads]).mode().iloc[0]
             line += f"; its lead over {runner} (and every other strategy) is significant in {len(leads)}."
         elif leads:
-            line += (f"; a clear lead in {len(leads)} of {len(decided)} groups is no more than seed noise gives "
+            line += (f"; a clear lead in {len(leads)} of {len(decided)} groups is no more than noise gives "
                      "by chance.")
         else:
-            line += "; its lead is within seed noise."
+            line += "; its lead is within noise (seeds and test examples)."
         if len(decided) < len(compared):
             line += f" {_count(len(compared) - len(decided), 'group')} with one seed stay undecided."
         out.append(line)
+        out.append(_tied_sentence(at, decided, verdict.beats.get(fraction), winner))
         out.append(_rank_sentence(at, test, winner))
     if not out:
         out.append("No finished final runs yet: no verdict.")
     return out
+
+
+def _tied_sentence(at: str, decided: list[GroupVerdict], beats: pd.DataFrame | None, winner: str) -> str:
+    """How often each strategy is tied for best, and how likely the winner beats each other strategy."""
+    tied = pd.Series([s for g in decided for s in g.tied]).value_counts()
+    names = sorted(tied.index, key=lambda s: (-tied[s], strategy_sort_key(s)))
+    line = (f"Tied for best at {at} (the best, or within noise of it): "
+            + ", ".join(f"{s} in {tied[s]}" for s in names) + f" of {_count(len(decided), 'group')}")
+    if beats is not None and winner in beats.index:
+        odds = [(s, beats.loc[winner, s]) for s in beats.columns if s != winner and math.isfinite(beats.loc[winner, s])]
+        if odds:
+            line += (f"; {winner} beats " + ", ".join(f"{s} with probability {p:.2f}" for s, p in odds)
+                     + " (bootstrap, averaged over groups)")
+    return line + "."
 
 
 def _rank_sentence(at: str, test: RankTest, winner: str) -> str:

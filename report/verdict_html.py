@@ -1,4 +1,5 @@
-"""The verdict section of the HTML page: sentences, the per-group ranking, the average ranks, the CD diagram.
+"""The verdict section of the HTML page: sentences, the per-group ranking, the average ranks, the probability of
+beating, the CD diagram; and the label-budget crossover section.
 
 Built from the same ``html.Table`` / ``figures.Plot`` pieces as the rest of the page, so the template prints it
 with its ``table`` macro and autoescaping (nothing is marked safe).
@@ -11,8 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-from report import figures
+from report import crossover, figures
 from report.html import Cell, Table, _key, num
+from report.tables import ReportTables
 from report.verdict import ALPHA, Verdict, cd_alt_text, cd_figure, compute_verdict, fraction_label
 
 
@@ -20,28 +22,40 @@ def _verdict_cell(significant: bool | None, rank: int, status: str, p: float) ->
     if rank == 1:
         return Cell("best", "0", cls="best")
     if significant is None:
-        return Cell("undecided", "", "needs ≥ 2 seeds on both sides") if status != "single" else Cell("—")
+        return Cell("undecided", "", "one seed, and no predictions or test size to resample") if (
+            status != "single") else Cell("—")
     sub = f"p = {num(p)} (Holm)"
     return Cell("below", "2", sub, "neg", "significantly below the best") if significant else Cell(
-        "within noise", "1", sub)
+        "tied for best", "1", sub, title="gap to the best within noise (seeds and test examples)")
+
+
+def _interval(low: float, high: float, signed: bool = False) -> str:
+    return f" [{num(low, signed=signed)}, {num(high, signed=signed)}]" if math.isfinite(low) else ""
 
 
 def ranking_table(verdict: Verdict) -> Table:
     """Every group's strategies, best first, with the gap to the best and its test."""
     headers = [("task", ""), ("backbone", ""), ("fraction", ""), ("#", "rank by mean main metric"),
-               ("strategy", ""), ("mean", "main metric, mean ± 95% CI half-width over seeds"), ("n", "seeds"),
-               ("Δ vs best", "mean − best mean"),
-               ("verdict", f"below the best by Welch's test, two-sided, Holm-adjusted within the group, at {ALPHA}"),
+               ("strategy", ""),
+               ("mean", "main metric, mean over seeds [95% bootstrap interval over seeds and test examples]"),
+               ("n", "seeds × test examples"),
+               ("Δ vs best", "mean − best mean [95% bootstrap interval; paired on test examples when predictions "
+                "were kept]"),
+               ("verdict", f"below the best by the bootstrap test, two-sided, Holm-adjusted within the group, at "
+                           f"{ALPHA}"),
                ("time × best", "mean wall time relative to the best strategy of the group")]
     rows = []
     for g in verdict.groups:
         for r in g.results:
-            interval = f" ± {num((r.high - r.low) / 2)}" if math.isfinite(r.low) else ""
+            pairing = "paired" if g.paired else "unpaired"
             rows.append([Cell(g.task, g.task), Cell(g.backbone, g.backbone),
                          Cell(f"{g.fraction:g}", _key(g.fraction)), Cell(str(r.rank), str(r.rank)),
-                         Cell(r.strategy, r.strategy), Cell(num(r.mean) + interval, _key(r.mean), g.metric),
-                         Cell(str(r.n), str(r.n)), Cell("" if r.rank == 1 else num(r.diff, signed=True),
-                                                        _key(r.diff)),
+                         Cell(r.strategy, r.strategy),
+                         Cell(num(r.mean) + _interval(r.low, r.high), _key(r.mean), g.metric, title=r.method),
+                         Cell(r.n_label(), str(r.n), r.method),
+                         Cell("" if r.rank == 1 else num(r.diff, signed=True) + _interval(r.diff_low, r.diff_high,
+                                                                                          True),
+                              _key(r.diff), "" if r.rank == 1 or not math.isfinite(r.diff_low) else pairing),
                          _verdict_cell(r.significant, r.rank, g.status, r.p),
                          Cell(num(r.cost_ratio, 2) + "×" if math.isfinite(r.cost_ratio) else "—",
                               _key(r.cost_ratio))])
@@ -64,9 +78,31 @@ def ranks_table(verdict: Verdict) -> Table:
     return Table("Average rank over the complete groups (1 = best)", headers, rows)
 
 
-def section(frame: pd.DataFrame) -> dict[str, Any]:
-    """What the template's verdict section shows, from a (normalised) results frame."""
-    verdict = compute_verdict(frame)
+def beats_tables(verdict: Verdict) -> list[Table]:
+    """Per fraction: P(row strategy beats column strategy), from the groups' bootstraps averaged over groups."""
+    out = []
+    for fraction, matrix in verdict.beats.items():
+        if matrix.empty:
+            continue
+        headers = [("strategy", "")] + [(f"beats {c}", f"probability that the row strategy scores above {c}, "
+                                         "averaged over the groups where both ran") for c in matrix.columns]
+        rows = [[Cell(str(a), str(a))] + [Cell(num(v, 2), _key(v)) for v in values]
+                for a, values in matrix.iterrows()]
+        tied = pd.Series([s for g in verdict.groups if g.fraction == fraction or (
+            math.isnan(fraction) and math.isnan(g.fraction)) for s in g.tied]).value_counts()
+        groups = sum(1 for g in verdict.groups if g.fraction == fraction or (
+            math.isnan(fraction) and math.isnan(g.fraction)))
+        headers.append(("tied for best", "groups where it is the best or not significantly below it"))
+        for row in rows:
+            count = int(tied.get(row[0].text, 0))
+            row.append(Cell(f"{count} of {groups}", str(count)))
+        out.append(Table(f"Probability of beating, {fraction_label(fraction)}", headers, rows))
+    return out
+
+
+def section(frame: pd.DataFrame, verdict: Verdict | None = None) -> dict[str, Any]:
+    """What the template's verdict section shows, from a (normalised) results frame or its computed verdict."""
+    verdict = verdict if verdict is not None else compute_verdict(frame)
     plot = None
     with figures._style():  # the report's look, and strategy names printed as text, never as TeX
         fig = cd_figure(verdict)
@@ -74,4 +110,29 @@ def section(frame: pd.DataFrame) -> dict[str, Any]:
             plot = figures.Plot("verdict", "Critical-difference diagram of average ranks", cd_alt_text(verdict),
                                 figures._to_data_uri(fig))
     return {"sentences": verdict.sentences, "alpha": verdict.alpha, "ranking": ranking_table(verdict),
-            "ranks": ranks_table(verdict) if len(verdict.ranks.columns) else None, "cd": plot}
+            "ranks": ranks_table(verdict) if len(verdict.ranks.columns) else None, "cd": plot,
+            "beats": beats_tables(verdict)}
+
+
+def crossover_section(data: ReportTables) -> dict[str, Any] | None:
+    """The crossover section: its sentences and the per-fraction table (None when no group has a probe and a
+    fine-tuning strategy)."""
+    table, summary = data.crossover, data.crossover_summary
+    if table is None or table.empty:
+        return None
+    headers = [("task", ""), ("backbone", ""), ("strategy", "fine-tuning strategy"), ("fraction", ""),
+               ("mean", "its mean main metric"), ("probe", "feature-extraction's mean"),
+               ("Δ vs probe", "strategy − probe [95% bootstrap interval]"), ("p", "two-sided bootstrap p"),
+               ("P(beats probe)", "bootstrap probability of scoring above the probe"),
+               ("n", "seeds (strategy / probe) × test examples"), ("", "where the crossover starts")]
+    rows = [[Cell(r.task, r.task), Cell(r.backbone, r.backbone), Cell(r.strategy, r.strategy),
+             Cell(f"{r.fraction:g}", _key(r.fraction)), Cell(num(r.mean), _key(r.mean)),
+             Cell(num(r.probe_mean), _key(r.probe_mean)),
+             Cell(num(r.diff, signed=True) + _interval(r.diff_low, r.diff_high, True), _key(r.diff),
+                  "paired" if r.paired else "unpaired", "pos" if r.ahead else ""),
+             Cell(num(r.p), _key(r.p)), Cell(num(r.p_beats_probe, 2), _key(r.p_beats_probe)),
+             Cell(f"{r.n}/{r.n_probe} × {r.n_test}" if r.n_test else f"{r.n}/{r.n_probe}", str(r.n)),
+             Cell("crossover" if r.crossover else "", "1" if r.crossover else "0", cls="best" if r.crossover else "")]
+            for r in table.itertuples()]
+    return {"sentences": crossover.sentences(summary),
+            "table": Table("Fine-tuning vs the probe per label fraction", headers, rows)}

@@ -67,10 +67,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from bench.results import load_results
+    from report import final_predictions
     from report.summary import print_summary
 
-    print_summary(load_results(args.results_dir))  # the verdict counts final rows only, not search trials
+    frame = load_results(args.results_dir)  # the verdict counts final rows only, not search trials
+    where = Path(args.results_dir)
+    print_summary(frame, predictions=final_predictions(where if where.is_dir() else where.parent, frame))
     return 0
 
 

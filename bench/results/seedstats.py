@@ -3,6 +3,9 @@
 The one seed-statistics module: the report and the regression gate both use it. Everything here works on plain
 sequences of floats, so the gate can use it without pandas gymnastics. Conventions:
 
+- The report's intervals and tests of test scores live in ``bench.results.uncertainty`` (a bootstrap over seeds
+  *and* test examples, bounded to the metric's range); this module stays for seed-only questions: the gate's
+  Welch test, the transfer metrics' curve differences, the learning-curve bands.
 - A confidence interval is a Student t-interval over seeds (``mean ± t(0.975, n-1) · sd / sqrt(n)``, sample sd
   with ``ddof=1``). With one seed there is no interval: ``low``/``high`` are NaN, never a fake zero-width band.
 - A difference between two strategies is Welch's (unequal variances, unpaired): seeds of two strategies are

@@ -100,10 +100,20 @@ def test_transfer_numbers_reach_the_page():
 
 
 def test_single_seed_shows_n1_without_interval():
+    # one seed and no test size: nothing to resample (the sub-line changed from "n=1, no interval" when the
+    # intervals became bootstrap intervals over seeds × test examples, issue 17)
     rows = [fx.make_row(strategy="from-scratch", curve=[0.3, 0.6]),
             fx.make_row(strategy="full-fine-tune", curve=[0.5, 0.7])]
     page = report.render_html(fx.frame(rows))
-    assert "n=1, no interval" in page and "undecided" in page
+    assert "1 seed, no interval" in page and "undecided" in page
+
+
+def test_single_seed_with_a_test_size_still_gets_an_interval():
+    rows = [fx.make_row(strategy=s, curve=c, n_test=500) for s, c in (("from-scratch", [0.3, 0.6]),
+                                                                       ("full-fine-tune", [0.5, 0.7]))]
+    page = report.render_html(fx.frame(rows))
+    assert "1 seed × 500 test" in page and "binomial test model, 1 seed" in page
+    assert "one seed, and no predictions or test size to resample" not in page
 
 
 def test_missing_baseline_is_stated():

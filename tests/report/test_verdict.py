@@ -64,7 +64,8 @@ def test_one_seed_is_undecided():
     v = verdict.compute_verdict(results({"from-scratch": 0.5, "full-fine-tune": 0.9}, seeds=1, fractions=(0.005,)))
     assert {g.status for g in v.groups} == {"undecided"}
     assert all(r.significant is None and math.isnan(r.p) for g in v.groups for r in g.results)
-    assert "With one seed per strategy nothing can be decided at 0.5 % labels; run at least two seeds." \
+    assert ("With one seed per strategy and neither per-example predictions nor the test size, nothing can be "
+            "decided at 0.5 % labels; run at least two seeds.") \
         in v.sentences
     assert claims(v) == []
 
