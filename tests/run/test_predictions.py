@@ -1,6 +1,7 @@
 """Stored predictions: every finished cell's per-example test and validation predictions, written before its row
 by every executor, on one index per task, kept on resume, replaced by --force, copied with a reused trial, and
-absent for error rows. (Each strategy's own predictions are checked by the contract tests in tests/strategies.)"""
+absent for error rows. (Each strategy's own predictions are checked by the contract tests in tests/strategies, and
+every executor's by tests/execution/test_executors.py.)"""
 
 from __future__ import annotations
 
@@ -123,16 +124,6 @@ def test_a_rerun_that_fails_removes_the_cells_old_predictions(tmp_path):
     # An error record that still carries predictions (it should not) does not get a file either.
     results.record_cell(tmp_path, CellRecord(dict(row, status="error"), None, CellPredictions(split)))
     assert not predictions_path(tmp_path, "k").exists()
-
-
-def test_process_executor_writes_predictions(tmp_path):
-    suite = parse_suite({"name": "p", "tasks": ["digits"], "backbones": ["test_efficientnet"],
-                         "strategies": ["from-scratch"], "seeds": [0, 1], "fractions": [0.2], "params": DIGITS})
-    summary = run_suite(suite, tmp_path, executor="process", workers=2)
-    assert (summary.ran, summary.failed) == (2, 0)
-    rows = ok_rows(tmp_path)
-    ids = {check_matches_row(tmp_path, row).test.ids.tobytes() for row in rows.values()}
-    assert len(rows) == 2 and len(ids) == 1
 
 
 def test_reused_first_seed_final_has_its_trials_predictions(tmp_path):
