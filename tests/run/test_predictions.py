@@ -156,3 +156,22 @@ def test_predictions_leave_no_arrays_in_the_row(tiny):
     record = run_cell(cell, "t", torch.device("cpu"))
     assert record.predictions is not None and "predictions" not in record.row
     assert not any(isinstance(v, (np.ndarray, torch.Tensor)) for v in record.row.values())
+
+
+def test_a_quick_suite_cells_predictions_stay_small(tmp_path):
+    """Fashion-MNIST in bench/suites/quick.yaml: 500 test and 300 validation examples of 10 classes (~20 kB)."""
+    from bench.run.context import split_predictions
+    from bench.run.train import scores
+
+    rng = np.random.default_rng(0)
+
+    def split(n: int) -> SplitPredictions:
+        y = torch.from_numpy(rng.integers(0, 10, n))
+        logits = torch.randn(n, 10) * 3 + 6 * torch.nn.functional.one_hot(y, 10)
+        return split_predictions(np.sort(rng.choice(10_000, n, replace=False)), y, scores(logits, y))
+
+    preds = CellPredictions(split(500), split(300), tuple(str(i) for i in range(10)))
+    results.record_cell(tmp_path, CellRecord({"cell": "k", "status": "ok"}, None, preds))
+    assert predictions_path(tmp_path, "k").stat().st_size < 32_000
+    back = read_predictions(tmp_path, "k")
+    assert np.array_equal(back.test.pred, preds.test.pred) and np.array_equal(back.val.ids, preds.val.ids)
