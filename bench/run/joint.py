@@ -210,4 +210,4 @@ def joint_train_and_test(ctx: CellContext, model: nn.Module, groups: list[dict],
                    curve=result.curve, best_epoch=result.best_epoch, train_time_s=result.train_time_s,
                    eval_time_s=result.eval_time_s + time.perf_counter() - t0,
                    first_epoch_time_s=result.first_epoch_time_s, trainable_params=trainable, total_params=total,
-                   throughput=result.throughput, predictions=preds)
+                   throughput=result.throughput, val_macro_f1=result.best_val.macro_f1, predictions=preds)

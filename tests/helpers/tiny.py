@@ -109,4 +109,6 @@ def check_predictions(record, strategy: str) -> None:
     else:
         assert len(preds.val.ids) == row["n_val"]
         assert abs(preds.val.correct.mean() - row["val_accuracy"]) < 1e-9
+        val_f1 = f1_score(preds.val.y, preds.val.pred, average="macro", zero_division=0)
+        assert abs(val_f1 - row["val_macro_f1"]) < 1e-9  # every strategy reports the selected epoch's macro-F1
         assert np.allclose(preds.val.proba.astype(np.float32).sum(axis=1), 1.0, atol=1e-2)
