@@ -21,7 +21,7 @@ from typing import Any
 from bench import results
 from bench.core.errors import UserError
 from bench.execution import make_executor
-from bench.infra.atomic import write_json, write_text
+from bench.infra.atomic import write_json
 from bench.infra.provenance import pick_device
 from bench.run.pretrain import record_pretraining, source_specs
 from bench.run.progress import RunProgress
@@ -134,7 +134,7 @@ def _reuse_trial(cell: Cell, results_dir: Path, done: dict[str, dict[str, Any]])
         return False
     row = dict(trial, cell=cell.key, role="final", trial=None, selected_from=cell.selected_from,
                search_note=cell.search_note)
-    results.write_row(results_dir, row)
+    results.record_copy(results_dir, row, trial["cell"])  # the trial's predictions too
     done[cell.key] = row
     return True
 
@@ -146,9 +146,7 @@ def _run_round(runner, todo: list[Cell], suite_name: str, results_dir: Path, don
     with contextlib.closing(runner.run(todo, suite_name, progress)) as finished:
         for cell, record in finished:
             row = record.row
-            if record.traceback:
-                write_text(results_dir / "logs" / f"{cell.key}.txt", record.traceback)
-            results.write_row(results_dir, row)
+            results.record_cell(results_dir, record)  # traceback, predictions, then the row
             done[cell.key] = row
             # The tables are rebuilt from cells/ (the source of truth) at most once a second: with many fast
             # workers, rebuilding after every row would cost more than the cells.

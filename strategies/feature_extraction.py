@@ -40,7 +40,8 @@ class FeatureExtraction(Strategy):
         return Outcome(accuracy=test.accuracy, macro_f1=test.macro_f1, val_accuracy=val.accuracy, curve=curve,
                        best_epoch=probe.index + 1, train_time_s=probe.solve_time_s,
                        eval_time_s=time.perf_counter() - t1, feature_time_s=feature_time, trainable_params=trainable,
-                       total_params=head_total + ctx.backbone_param_count(), curve_kind="l2-path")
+                       total_params=head_total + ctx.backbone_param_count(), val_macro_f1=val.macro_f1,
+                       curve_kind="l2-path", predictions=ctx.predictions(test, data["test"].y, val, data["val"].y))
 
 
 def _identity(batch):

@@ -20,5 +20,7 @@ class SourceOnly(Strategy):
 
     def run(self, ctx):
         model, groups = build_classifier(ctx)
-        data = {"train": ctx.source_split("train"), "val": ctx.source_split("val"), "test": ctx.split("test")}
+        # Trained and selected on the source; scored on the cell's own test split. Its stored predictions have no
+        # validation part: the validation split it was selected on is the source's, not the cell's.
+        data = {"train": ctx.source_split("train"), "val": ctx.source_split("val")}
         return ctx.train_and_test(model, groups, data=data)

@@ -63,7 +63,7 @@ def _worker_main(conn: Connection, env: dict[str, str], device: str | None, thre
         if job is None:
             return
         cell, suite_name = job
-        conn.send(("row", run_cell(cell, suite_name, dev)))  # a CellRecord: row and traceback
+        conn.send(("row", run_cell(cell, suite_name, dev)))  # a CellRecord: row, traceback, predictions
 
 
 @dataclass

@@ -52,8 +52,8 @@ class SplitPredictions:
     def from_proba(cls, ids, y, proba) -> "SplitPredictions":
         """Build from class probabilities; the prediction is their argmax."""
         proba = np.asarray(proba, dtype=np.float32)
-        return cls(np.asarray(ids, dtype=np.int64), np.asarray(y, dtype=np.int64), proba.argmax(axis=1).astype(np.int64),
-                   proba.astype(np.float16))
+        return cls(np.asarray(ids, dtype=np.int64), np.asarray(y, dtype=np.int64),
+                   proba.argmax(axis=1).astype(np.int64), proba.astype(np.float16))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from bench.results.predictions import CellPredictions
+
 # Column order of the tidy table. Parameters are also spread into ``p_<name>`` columns for filtering.
 COLUMNS = [
     "cell", "suite", "task", "source_task", "backbone", "strategy", "seed", "fraction", "params", "status", "error",
@@ -40,11 +42,14 @@ class CellLike(Protocol):
 
 @dataclass
 class CellRecord:
-    """What running a cell produces: its results row, and the traceback of a failure (kept out of the row; the
-    runner writes it to ``logs/<key>.txt``)."""
+    """What running a cell produces: its results row, the traceback of a failure, and what a finished cell
+    predicted per example. The last two are kept out of the row: the orchestrator writes them to
+    ``logs/<key>.txt`` and ``predictions/<key>.npz`` (``bench.results.store.record_cell``). A record travels
+    from worker processes and Ray tasks pickled; numpy arrays pickle as they are."""
 
     row: dict[str, Any]
     traceback: str | None = None
+    predictions: CellPredictions | None = None
 
 
 def now_iso() -> str:

@@ -4,6 +4,9 @@ Layout of a results directory::
 
     RESULTS_DIR/
       cells/<cell key>.json   one file per finished cell, written atomically (the source of truth)
+      predictions/<key>.npz   what a finished cell predicted per test/validation example (bench.results.predictions),
+                              written before its row; none for error and skipped rows
+      logs/<cell key>.txt     the traceback of a failed cell
       results.parquet         every row, rebuilt from cells/ after each cell (for tools)
       results.csv             the same rows (for people)
       suite.yaml              the suite that produced them
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,9 +33,10 @@ except ModuleNotFoundError:  # Windows: one runner per results directory there
     fcntl = None
 
 from bench.core.errors import UserError
-from bench.infra.atomic import atomic_path, write_json
+from bench.infra.atomic import atomic_path, write_json, write_text
 
-from bench.results.schema import COLUMNS, JSON_COLUMNS, REQUIRED_COLUMNS, STATUSES  # noqa: F401 - re-exported
+from bench.results.predictions import predictions_path, write_predictions
+from bench.results.schema import COLUMNS, JSON_COLUMNS, REQUIRED_COLUMNS, STATUSES, CellRecord  # noqa: F401
 
 
 def cells_dir(results_dir: str | Path) -> Path:
@@ -45,6 +50,36 @@ def write_row(results_dir: str | Path, row: dict[str, Any]) -> None:
         if not isinstance(row.get(col), str):
             row[col] = json.dumps(row.get(col), sort_keys=True, default=str)
     write_json(cells_dir(results_dir) / f"{row['cell']}.json", row)
+
+
+def record_cell(results_dir: str | Path, record: CellRecord) -> None:
+    """Record what one cell produced: its traceback (``logs/``), its predictions, then its row.
+
+    The predictions file is published before the row, so a recorded ok row always has its predictions (a crash
+    in between leaves a file without a row, which the rerun overwrites). A row without predictions (an error or
+    skipped cell, a strategy that keeps none) removes a file an earlier run of the same key left, so a file
+    never describes a row other than the recorded one.
+    """
+    key = record.row["cell"]
+    if record.traceback:
+        write_text(Path(results_dir) / "logs" / f"{key}.txt", record.traceback)
+    if record.predictions is not None and record.row.get("status") == "ok":
+        write_predictions(results_dir, key, record.predictions)
+    else:
+        predictions_path(results_dir, key).unlink(missing_ok=True)
+    write_row(results_dir, record.row)
+
+
+def record_copy(results_dir: str | Path, row: dict[str, Any], from_key: str) -> None:
+    """Record ``row`` (a copy of cell ``from_key``'s row under another key) with a copy of ``from_key``'s
+    predictions file, published before the row as ``record_cell`` does (none when ``from_key`` has none)."""
+    source, target = predictions_path(results_dir, from_key), predictions_path(results_dir, row["cell"])
+    if source.is_file():
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
+    else:
+        target.unlink(missing_ok=True)
+    write_row(results_dir, row)
 
 
 def read_cell_rows(results_dir: str | Path, on_damaged=None) -> dict[str, dict[str, Any]]:

@@ -57,7 +57,7 @@ def run_cell(cell: Cell, suite_name: str, device: torch.device, progress: RunPro
     backbone = resolve_backbone(cell.backbone)
     row = _start_row(cell, suite_name, device)
     row["depth"] = getattr(backbone, "depth", None)  # source-pretrained backbones know their architecture's depth
-    tb = None
+    tb, predictions = None, None
     params = dict(cell.params)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -68,7 +68,11 @@ def run_cell(cell: Cell, suite_name: str, device: torch.device, progress: RunPro
         data = load_task_data(cell.task)
         row["data_source"] = data.source
         outcome = _run_with_oom_retry(cell, strategy, task, data, backbone, params, device, progress, row)
-        row.update(dataclasses.asdict(outcome), epochs_run=outcome.epochs_run)
+        # The per-example predictions travel beside the row, not in it (results.parquet stays small).
+        predictions = outcome.predictions
+        fields = dataclasses.asdict(dataclasses.replace(outcome, predictions=None))
+        del fields["predictions"]
+        row.update(fields, epochs_run=outcome.epochs_run)
         random_init = cell.strategy == "from-scratch" or params.get("init") == "random"
         row["weights_source"] = "random init" if random_init else backbone.weights_source()
     except SkipCell as skip:
@@ -84,7 +88,7 @@ def run_cell(cell: Cell, suite_name: str, device: torch.device, progress: RunPro
     row["wall_time_s"] = time.perf_counter() - t0
     row["peak_mem_mb"] = _peak_mem_mb(device)
     row["finished_at"] = now_iso()
-    return CellRecord(row, tb)
+    return CellRecord(row, tb, predictions if row["status"] == "ok" else None)
 
 
 def _run_with_oom_retry(cell, strategy, task, data, backbone, params, device, progress, row):

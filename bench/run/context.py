@@ -12,14 +12,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 
 from bench.backbones.base import Backbone
 from bench.core.task import Task, TaskData
+from bench.results.predictions import CellPredictions, SplitPredictions
 from bench.run import features, sources
 from bench.core.splits import make_splits
-from bench.run.train import FitResult, TensorData, evaluate, fit
+from bench.run.train import FitResult, Scores, TensorData, evaluate, fit
 
 
 @dataclass
@@ -40,6 +42,9 @@ class Outcome:
     throughput: float | None = None
     val_macro_f1: float | None = None  # validation macro-F1 (model selection on tasks whose main metric it is)
     curve_kind: str = "sgd"  # what the curve's points are: "sgd" epochs, an "l2-path" of a solved probe, "none"
+    # Per-example test and validation predictions (bench.results.predictions). Not a row column: bench.run.cell
+    # takes them out of the row and hands them to the orchestrator, which writes predictions/<key>.npz.
+    predictions: CellPredictions | None = field(default=None, repr=False, compare=False)
 
     @property
     def epochs_run(self) -> int:
@@ -58,6 +63,16 @@ def count_params(model: nn.Module) -> tuple[int, int]:
 
 
 _PARAM_COUNTS: dict[str, int] = {}
+
+
+def split_predictions(ids: np.ndarray, y: torch.Tensor, scored: Scores) -> SplitPredictions:
+    """One split's per-example predictions from the ``Scores`` that ``evaluate`` returned for it (no second
+    forward pass). ``pred`` is the one the score was computed from, so ``mean(pred == y)`` is the accuracy."""
+    if scored.logits is None or scored.pred is None:
+        raise ValueError("these scores carry no per-example predictions (not from bench.run.train.evaluate)")
+    proba = torch.softmax(scored.logits.float(), dim=1).half().cpu().numpy()
+    return SplitPredictions(np.asarray(ids, dtype=np.int64), y.cpu().numpy().astype(np.int64),
+                            np.asarray(scored.pred, dtype=np.int64), proba)
 
 
 class CellContext:
@@ -90,25 +105,47 @@ class CellContext:
     def transform(self, batch):
         return self.backbone.transform(batch, self.params)
 
+    def predictions(self, test: Scores, test_y: torch.Tensor, val: Scores | None = None,
+                    val_y: torch.Tensor | None = None) -> CellPredictions:
+        """The cell's predictions from the scores of its own test split (and validation split, when scored).
+
+        Ids are the examples' indices in the task's official splits (``test`` → official test, ``val`` → official
+        train, see ``bench.core.splits``): every cell of one task shares them, whatever ``test_limit`` kept.
+        """
+        if len(test_y) != len(self.splits.test) or (val is not None and len(val_y) != len(self.splits.val)):
+            raise ValueError("predictions are for the cell's own test and validation splits")
+        return CellPredictions(test=split_predictions(self.splits.test, test_y, test),
+                               val=split_predictions(self.splits.val, val_y, val) if val is not None else None,
+                               classes=tuple(self.meta.classes))
+
     # --- the shared steps ---------------------------------------------------------------------------------
     def train_and_test(self, model: nn.Module, groups: list[dict[str, Any]], transform=None,
                        data: dict[str, TensorData] | None = None,
                        penalty: Callable[[], torch.Tensor] | None = None) -> Outcome:
         """Train through the shared loop (model selection on validation), then score the test split once.
 
-        ``penalty``: an optional extra loss term added at every step (see ``bench.run.train.fit``)."""
+        ``data``: replaces some of the cell's own ``train``/``val`` splits (source-only trains and selects on the
+        source); the test split is always the cell's. Validation predictions are kept only for the cell's own
+        validation split. ``penalty``: an optional extra loss term added at every step (see
+        ``bench.run.train.fit``)."""
         transform = transform or self.transform
-        data = data or {w: self.split(w) for w in ("train", "val", "test")}
+        given = data or {}
+        if "test" in given:
+            raise ValueError("train_and_test scores the cell's own test split; pass only train/val in data")
+        data = {w: given[w] if given.get(w) is not None else self.split(w) for w in ("train", "val", "test")}
         result: FitResult = fit(model, groups, data["train"], data["val"], transform, self.params, self.device,
                                 self.meta.main_metric, self.clock, self.on_epoch, self.generator, penalty)
         t0 = time.perf_counter()
         test = evaluate(model, data["test"], transform, int(self.params["eval_batch_size"]), self.precision)
+        own_val = given.get("val") is None
+        preds = self.predictions(test, data["test"].y, result.best_val if own_val else None,
+                                 data["val"].y if own_val else None)
         trainable, total = count_params(model)
         return Outcome(accuracy=test.accuracy, macro_f1=test.macro_f1, val_accuracy=result.best_val.accuracy,
                        curve=result.curve, best_epoch=result.best_epoch, train_time_s=result.train_time_s,
                        eval_time_s=result.eval_time_s + time.perf_counter() - t0,
                        first_epoch_time_s=result.first_epoch_time_s, trainable_params=trainable, total_params=total,
-                       throughput=result.throughput, val_macro_f1=result.best_val.macro_f1)
+                       throughput=result.throughput, val_macro_f1=result.best_val.macro_f1, predictions=preds)
 
     def test_only(self, model: nn.Module, transform=None) -> Outcome:
         """Score a model that is not trained on the task's labels (zero-shot); ``transform`` replaces the
@@ -116,15 +153,17 @@ class CellContext:
         t0 = time.perf_counter()
         batch = int(self.params["eval_batch_size"])
         transform = transform or self.transform
-        val = evaluate(model, self.split("val"), transform, batch, self.precision)
-        test = evaluate(model, self.split("test"), transform, batch, self.precision)
+        val_data, test_data = self.split("val"), self.split("test")
+        val = evaluate(model, val_data, transform, batch, self.precision)
+        test = evaluate(model, test_data, transform, batch, self.precision)
         trainable, total = count_params(model)
         # Zero-shot is its own epoch 0: the one point of its curve, the skill without any target training.
         curve = [{"epoch": 0, "val_accuracy": val.accuracy, "val_macro_f1": val.macro_f1, "epoch_time_s": 0.0,
                   "time_s": time.perf_counter() - self.clock}]
         return Outcome(accuracy=test.accuracy, macro_f1=test.macro_f1, val_accuracy=val.accuracy, curve=curve,
                        eval_time_s=time.perf_counter() - t0, trainable_params=0, total_params=total,
-                       val_macro_f1=val.macro_f1, curve_kind="none")
+                       val_macro_f1=val.macro_f1, curve_kind="none",
+                       predictions=self.predictions(test, test_data.y, val, val_data.y))
 
     def backbone_param_count(self) -> int:
         """Parameters of the pretrained backbone (counted once per process; probes never build it on a cache hit)."""

@@ -198,13 +198,16 @@ def joint_train_and_test(ctx: CellContext, model: nn.Module, groups: list[dict],
     batch = int(ctx.params["batch_size"])
     per_epoch = per_epoch or steps_per_epoch(len(train), min(batch, len(train)),
                                              int(ctx.params.get("min_steps_per_epoch", 10)))
-    result = fit_joint(model, groups, step_loss, per_epoch, ctx.split("val"),
-                       bn_data if bn_data is not None else train, ctx, extra, bn_transform)
+    val = ctx.split("val")
+    result = fit_joint(model, groups, step_loss, per_epoch, val, bn_data if bn_data is not None else train, ctx,
+                       extra, bn_transform)
     t0 = time.perf_counter()
-    test = evaluate(model, ctx.split("test"), ctx.transform, int(ctx.params["eval_batch_size"]), ctx.precision)
+    test_data = ctx.split("test")
+    test = evaluate(model, test_data, ctx.transform, int(ctx.params["eval_batch_size"]), ctx.precision)
+    preds = ctx.predictions(test, test_data.y, result.best_val, val.y)
     trainable, total = count_params(nn.ModuleList([model] + ([extra] if extra is not None else [])))
     return Outcome(accuracy=test.accuracy, macro_f1=test.macro_f1, val_accuracy=result.best_val.accuracy,
                    curve=result.curve, best_epoch=result.best_epoch, train_time_s=result.train_time_s,
                    eval_time_s=result.eval_time_s + time.perf_counter() - t0,
                    first_epoch_time_s=result.first_epoch_time_s, trainable_params=trainable, total_params=total,
-                   throughput=result.throughput)
+                   throughput=result.throughput, val_macro_f1=result.best_val.macro_f1, predictions=preds)

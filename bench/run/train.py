@@ -50,8 +50,14 @@ class TensorData:
 
 @dataclass
 class Scores:
+    """A split's scores, with the per-example evidence behind them: ``pred`` (the predicted class, numpy int64)
+    and ``logits`` (float32, on the data's device), kept so a cell can store its predictions without a second
+    forward pass (``bench.run.context.split_predictions``)."""
+
     accuracy: float
     macro_f1: float
+    pred: np.ndarray | None = field(default=None, repr=False, compare=False)
+    logits: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     def get(self, metric: str) -> float:
         return getattr(self, metric)
@@ -101,7 +107,8 @@ def predict(model: nn.Module, data: TensorData, transform: Transform, batch_size
 def scores(logits: torch.Tensor, y: torch.Tensor) -> Scores:
     pred = logits.argmax(1).cpu().numpy()
     truth = y.cpu().numpy()
-    return Scores(float((pred == truth).mean()), float(f1_score(truth, pred, average="macro", zero_division=0)))
+    return Scores(float((pred == truth).mean()), float(f1_score(truth, pred, average="macro", zero_division=0)),
+                  pred=pred, logits=logits)
 
 
 def evaluate(model: nn.Module, data: TensorData, transform: Transform, batch_size: int,

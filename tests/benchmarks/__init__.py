@@ -63,7 +63,8 @@ class CapturingContext(CellContext):
     training: Training | None = None
 
     def train_and_test(self, model, groups, transform=None, data=None) -> Outcome:
-        data = data or {which: self.split(which) for which in ("train", "val", "test")}
+        given = data or {}  # as CellContext.train_and_test: data replaces some of train/val, test is the cell's
+        data = {w: given[w] if given.get(w) is not None else self.split(w) for w in ("train", "val", "test")}
         self.training = Training(model, groups, transform or self.transform, data)
         return Outcome(accuracy=0.0, macro_f1=0.0, val_accuracy=0.0)
 

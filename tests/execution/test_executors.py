@@ -21,6 +21,7 @@ from bench import results
 from bench.infra.assets import ASSETS
 from bench.core.errors import UserError
 from bench.execution import make_executor
+from bench.results.predictions import read_predictions
 from bench.runner import run_suite
 from bench.run.suite import expand, parse_suite
 
@@ -89,6 +90,9 @@ def test_executor_records_every_cell_once_with_the_same_keys(kind, plugin_env, t
     rows = cell_rows(tmp_path)
     assert set(rows) == keys
     assert all(r["status"] == "ok" and 0 <= r["accuracy"] <= 1 and r["epochs_run"] == 1 for r in rows.values())
+    for key, row in rows.items():  # the predictions came back from the worker and were written beside the row
+        preds = read_predictions(tmp_path, key)
+        assert preds is not None and abs(preds.test.correct.mean() - row["accuracy"]) < 1e-9
     table = pd.read_parquet(tmp_path / "results.parquet")
     assert sorted(table["cell"]) == sorted(keys)  # the table holds each cell once
     assert not list((tmp_path / "cells").glob(".*.tmp"))

@@ -87,3 +87,28 @@ def check_contract(row: dict, strategy: str) -> None:
         assert row["trainable_params"] < row["total_params"]
     if strategy == "from-scratch":
         assert row["trainable_params"] == row["total_params"]
+
+
+def check_predictions(record, strategy: str) -> None:
+    """What every strategy's stored predictions must satisfy: they are the scores' own evidence.
+
+    ``record`` is the cell's ``CellRecord``: the row carries no arrays, the predictions travel beside it.
+    """
+    from sklearn.metrics import f1_score
+
+    row, preds = record.row, record.predictions
+    assert "predictions" not in row and preds is not None, strategy
+    test = preds.test
+    assert len(test.ids) == row["n_test"] and len(set(test.ids.tolist())) == row["n_test"]
+    assert abs(test.correct.mean() - row["accuracy"]) < 1e-9  # the prediction the accuracy was computed from
+    assert abs(f1_score(test.y, test.pred, average="macro", zero_division=0) - row["macro_f1"]) < 1e-9
+    assert test.proba.dtype == np.float16 and test.proba.shape == (row["n_test"], len(preds.classes))
+    assert np.allclose(test.proba.astype(np.float32).sum(axis=1), 1.0, atol=1e-2)
+    if strategy == "source-only":  # selected on the source's validation split: no validation part of its own
+        assert preds.val is None
+    else:
+        assert len(preds.val.ids) == row["n_val"]
+        assert abs(preds.val.correct.mean() - row["val_accuracy"]) < 1e-9
+        val_f1 = f1_score(preds.val.y, preds.val.pred, average="macro", zero_division=0)
+        assert abs(val_f1 - row["val_macro_f1"]) < 1e-9  # every strategy reports the selected epoch's macro-F1
+        assert np.allclose(preds.val.proba.astype(np.float32).sum(axis=1), 1.0, atol=1e-2)

@@ -8,7 +8,8 @@ import pytest
 from bench.run import registry
 from bench.run.cell import load_task_data, run_cell
 from bench.run.suite import expand, parse_suite
-from tests.helpers.tiny import TINY_MODEL, TinyShapes, check_contract, register, tiny_weights
+from tests.helpers.tiny import (TINY_MODEL, TinyShapes, check_contract, check_predictions, register,
+                                tiny_weights)
 
 PARAMS = {"image_size": 16, "epochs": 2, "batch_size": 32, "eval_batch_size": 64, "min_steps_per_epoch": 2,
           "val_size": 30}
@@ -35,8 +36,10 @@ def test_every_strategy_runs_on_vision(strategy, tiny):
     import torch
 
     (cell,) = cells_for(strategy, tiny)
-    row = run_cell(cell, "t", torch.device("cpu")).row
+    record = run_cell(cell, "t", torch.device("cpu"))
+    row = record.row
     check_contract(row, strategy)
+    check_predictions(record, strategy)
     assert row["modality"] == "vision"
     if strategy in ("from-scratch", "partial-freeze", "full-fine-tune"):
         assert row["total_params"] == 99_967  # test_efficientnet with a 3-class head, frozen layers included

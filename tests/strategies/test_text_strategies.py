@@ -10,7 +10,7 @@ from bench.run import registry
 from bench.run.cell import load_task_data, run_cell
 from bench.run.suite import expand, parse_suite
 from tests.helpers.text_fixtures import TinySentiment, tiny_bert, vectors_table, write_word2vec_text
-from tests.helpers.tiny import check_contract, register
+from tests.helpers.tiny import check_contract, check_predictions, register
 
 PARAMS = {"epochs": 2, "batch_size": 32, "eval_batch_size": 64, "min_steps_per_epoch": 3, "val_size": 30,
           "max_length": 16}
@@ -42,8 +42,10 @@ def cells_for(strategy: str, backbone: str, **params):
 @pytest.mark.parametrize("strategy", list(registry.plugins("strategy")))
 def test_every_strategy_runs_on_text(strategy, kind, text_backbones, tiny_task):
     (cell,) = cells_for(strategy, text_backbones[kind])
-    row = run_cell(cell, "t", torch.device("cpu")).row
+    record = run_cell(cell, "t", torch.device("cpu"))
+    row = record.row
     check_contract(row, strategy)
+    check_predictions(record, strategy)
     assert row["modality"] == "text"
     if strategy == "full-fine-tune":  # no BatchNorm in text models: everything trains
         assert row["trainable_params"] == row["total_params"]
