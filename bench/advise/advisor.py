@@ -54,7 +54,7 @@ class AdviseResult:
 def advise(path: str, budget: str = "5m", backbones: list[str] | None = None, strategies: list[str] | None = None,
            results_dir: str | Path | None = None, text: str | None = None, label: str | None = None,
            image_size: int = 64, device: str | None = None, report: bool = True,
-           say: Callable[[str], None] | None = None) -> AdviseResult:
+           say: Callable[[str], None] | None = None, params: dict[str, Any] | None = None) -> AdviseResult:
     """Answer "which backbone and strategy for this data, at what cost?" within ``budget`` (e.g. ``5m``).
 
     Args:
@@ -66,6 +66,8 @@ def advise(path: str, budget: str = "5m", backbones: list[str] | None = None, st
         text, label: the table's columns (docs/OWNDATA.md). image_size: pixels of the stored and fed images.
         device: torch device (default: CUDA when available). report: write the HTML report.
         say: where progress lines go (default: stderr).
+        params: shared cell parameters over the plan's (e.g. ``{"min_steps_per_epoch": 2}`` in tests; ``lr`` sets
+            the base learning rate of every trained strategy).
 
     Raises:
         UserError: bad input (path, budget, names, columns), before anything is trained.
@@ -73,7 +75,7 @@ def advise(path: str, budget: str = "5m", backbones: list[str] | None = None, st
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     spec = task_spec(path, text, label, image_size)
     modality = "vision" if spec["kind"] == "image-folder" else "text"
-    plan = make_plan(spec, modality, budget, backbones, strategies)
+    plan = make_plan(spec, modality, budget, backbones, strategies, params)
     clock = Clock(plan.budget_s)
     suite = _suite(plan)
     meta = _task(suite).metadata

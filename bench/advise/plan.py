@@ -85,7 +85,7 @@ class AdvisePlan:
         for mult in self.tier.lr_mults:
             for backbone in backbones:
                 for strategy in trained:
-                    lr = _default_lr(strategy, backbone) * mult
+                    lr = float(self.params.get("lr") or _default_lr(strategy, backbone)) * mult
                     out.append(Config(backbone, strategy, {"lr": float(f"{lr:.3g}")}))
         return cheap + out
 

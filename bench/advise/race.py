@@ -11,7 +11,7 @@ How it runs:
   ``status: pruned``, the curve it reached, ``fidelity`` (epochs trained) and ``pruned_by`` (pruner or budget):
   visible in the results, never counted as a failure.
 - Before launching a cell its cost is predicted from the cells that ran (per-epoch time of the same backbone ×
-  strategy, else the slowest trained cell's); a configuration that cannot fit in the time left is not launched,
+  strategy, else the slowest trained cell's, else the probe's time per epoch); a configuration that cannot fit in the time left is not launched,
   and the answer lists it.
 - Resuming: a configuration whose cell is recorded is not run again; its row re-enters the study (values and rungs
   rebuilt from its curve), so the pruner decides the remaining trials as it would have.
@@ -216,7 +216,9 @@ class Race:
             return per_epoch[(config.backbone, config.strategy)] * (self.epochs + 1)
         if per_epoch:  # an unseen strategy: assume it is as slow as the slowest one seen
             return max(per_epoch.values()) * (self.epochs + 1)
-        return None
+        cheap = [r["wall_time_s"] for c, r in seen if c.cheap and c.backbone == config.backbone]
+        # No trained cell yet: an epoch costs at least the probe's one pass over the data (a rough lower bound).
+        return max(cheap) * (self.epochs + 1) if cheap else None
 
 
 def _per_epoch(row: dict[str, Any]) -> float | None:
