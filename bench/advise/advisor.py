@@ -25,7 +25,6 @@ from bench import results
 from bench.advise.plan import FULL_EPOCHS, AdvisePlan, Config, make_plan, task_spec
 from bench.advise.race import ROLE, Clock, Race, final_cell, row_value
 from bench.advise.recommend import Candidate, Recommendation, answer_text, recommend, test_interval
-from bench.core.errors import UserError
 from bench.infra.atomic import write_json, write_text
 from bench.infra.provenance import pick_device
 from bench.run.cell import run_cell

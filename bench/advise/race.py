@@ -11,8 +11,8 @@ How it runs:
   ``status: pruned``, the curve it reached, ``fidelity`` (epochs trained) and ``pruned_by`` (pruner or budget):
   visible in the results, never counted as a failure.
 - Before launching a cell its cost is predicted from the cells that ran (per-epoch time of the same backbone ×
-  strategy, else the slowest trained cell's, else the probe's time per epoch); a configuration that cannot fit in the time left is not launched,
-  and the answer lists it.
+  strategy, else the slowest trained cell's, else the probe's time per epoch); a configuration that cannot fit
+  in the time left is not launched, and the answer lists it.
 - Resuming: a configuration whose cell is recorded is not run again; its row re-enters the study (values and rungs
   rebuilt from its curve), so the pruner decides the remaining trials as it would have.
 

@@ -85,7 +85,8 @@ def within_noise(best: Candidate, other: Candidate, results_dir: str | Path | No
     a, b = best.val(), other.val()
     welch = welch_difference(a, b)
     if math.isfinite(welch.low):
-        return Noise(bool(welch.low <= 0), welch.diff, welch.low, welch.high, f"Welch over seeds (n={len(a)}, {len(b)})")
+        method = f"Welch over seeds (n={len(a)}, {len(b)})"
+        return Noise(bool(welch.low <= 0), welch.diff, welch.low, welch.high, method)
     n = min(int(r.get("n_val") or 0) for r in best.rows + other.rows) if best.rows and other.rows else 0
     if n == 0 or not a or not b:
         return Noise(False, math.nan, math.nan, math.nan, "no validation scores")
