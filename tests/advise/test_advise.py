@@ -222,3 +222,25 @@ def test_rungs_rebuilt_from_a_curve_match_the_pruner():
 
     assert rung_attrs({1: 0.5, 2: 0.6, 3: 0.7}) == {"completed_rung_0": 0.5, "completed_rung_1": 0.7}
     assert rung_attrs({}) == {} and yaml is not None
+
+
+def test_two_backbones_are_ranked_by_logme_before_the_race(isolated):
+    """With two candidates, LogME rows (role estimate) come first; the second backbone races only when its LogME
+    beats the cheaper first one's, and a dropped one is named in the notes."""
+    from bench.advise import advise
+    from tests.helpers.tiny import TINY_MODEL, tiny_weights
+
+    tmp = isolated
+    folder = photos(tmp / "photos")
+    first = vision_backbone(tmp)
+    second = f"{TINY_MODEL}@{tiny_weights(tmp / 'other.safetensors', num_classes=10)}"
+    result = advise(str(folder), "3m", [first, second], ["feature-extraction"], tmp / "out", image_size=16,
+                    report=False, say=lambda line: None, params=SMALL)
+    recorded = rows(tmp / "out")
+    logme = {r["backbone"]: r["logme"] for r in recorded if r["role"] == "estimate"}
+    assert set(logme) == {first, second} and all(v is not None for v in logme.values())
+    raced = {r["backbone"] for r in recorded if r["role"] == "race"}
+    if logme[second] > logme[first]:  # kept: raced, or left out by the budget on a busy machine (and said so)
+        assert raced == {first, second} or any(n.startswith("not launched") and second in n for n in result.notes)
+    else:
+        assert raced == {first} and any(n.startswith(f"{second} dropped before the race") for n in result.notes)
