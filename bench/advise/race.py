@@ -45,6 +45,7 @@ __all__ = ["ETA", "MIN_RESOURCE", "ROLE", "Clock", "Race", "rung_attrs"]
 ROLE = "race"
 ETA = 3  # successive halving keeps the top third at each rung
 MIN_RESOURCE = 1  # first rung after one epoch: the cheapest look at a curve
+PASSES_PER_EPOCH = 3.0  # a training epoch ~ 3 forward passes (backward ~ 2): the prior before any trained cell
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 Say = Callable[[str], None]
@@ -206,19 +207,21 @@ class Race:
             system_attrs=rung_attrs(values) if state != TrialState.FAIL else {}, user_attrs={"cell": row["cell"]}))
 
     def _predict(self, config: Config) -> float | None:
-        """Predicted seconds for ``config``'s cell (None: nothing comparable ran yet)."""
+        """Predicted seconds for ``config``'s cell (None: nothing comparable ran yet; it is launched)."""
         seen = [(c, r) for c, r in ((c, self.rows.get(c.label())) for c in self.configs) if r is not None]
         if config.cheap:
-            same = [r["wall_time_s"] for c, r in seen if c.cheap and c.backbone == config.backbone]
+            same = [r["wall_time_s"] for c, r in seen if (c.backbone, c.strategy) == (config.backbone, config.strategy)]
             return max(same) if same else None
         per_epoch = {(c.backbone, c.strategy): _per_epoch(r) for c, r in seen if not c.cheap and _per_epoch(r)}
         if (config.backbone, config.strategy) in per_epoch:
             return per_epoch[(config.backbone, config.strategy)] * (self.epochs + 1)
         if per_epoch:  # an unseen strategy: assume it is as slow as the slowest one seen
             return max(per_epoch.values()) * (self.epochs + 1)
-        cheap = [r["wall_time_s"] for c, r in seen if c.cheap and c.backbone == config.backbone]
-        # No trained cell yet: an epoch costs at least the probe's one pass over the data (a rough lower bound).
-        return max(cheap) * (self.epochs + 1) if cheap else None
+        probe = [r.get("feature_time_s") for c, r in seen if c.strategy == "feature-extraction"
+                 and c.backbone == config.backbone and r.get("feature_time_s")]
+        # No trained cell yet: a training epoch (forward and backward) costs about three forward passes, which is
+        # what the probe's feature extraction over the data measured once.
+        return PASSES_PER_EPOCH * max(probe) * (self.epochs + 1) if probe else None
 
 
 def _per_epoch(row: dict[str, Any]) -> float | None:

