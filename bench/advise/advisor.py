@@ -23,6 +23,7 @@ import yaml
 
 from bench import results
 from bench.advise.plan import FULL_EPOCHS, AdvisePlan, Config, make_plan, task_spec
+from bench.advise.evidence import write_evidence
 from bench.advise.race import ROLE, Clock, Race, final_cell, row_value
 from bench.advise.recommend import Candidate, Recommendation, answer_text, recommend, test_interval
 from bench.infra.atomic import write_json, write_text
@@ -110,7 +111,7 @@ def advise(path: str, budget: str = "5m", backbones: list[str] | None = None, st
     answer = answer_text(rec) if rec else "no answer: no configuration completed within the budget (see the report)"
     suite_file = _write_suite(plan, rec, out) if rec else None
     results.consolidate_locked(out)
-    _write_advice(out, answer, rec, notes, clock, plan)
+    _write_advice(out, answer, rec, notes, clock, plan, list(rows.values()))
     report_path = None
     if report:
         from report import build_report
@@ -239,7 +240,7 @@ def _write_suite(plan: AdvisePlan, rec: Recommendation, out: Path) -> Path:
 
 
 def _write_advice(out: Path, answer: str, rec: Recommendation | None, notes: list[str], clock: Clock,
-                  plan: AdvisePlan) -> None:
+                  plan: AdvisePlan, race_rows: list[dict[str, Any]]) -> None:
     spent = clock.elapsed()
     budget_line = f"spent {_dur(spent)} of the {_dur(plan.budget_s)} budget"
     doc: dict[str, Any] = {"answer": answer, "notes": notes, "spent_s": spent, "budget_s": plan.budget_s,
@@ -256,6 +257,7 @@ def _write_advice(out: Path, answer: str, rec: Recommendation | None, notes: lis
                 "noise_method": None if noise is None else noise.method})
     write_json(out / "advice.json", json.loads(json.dumps(doc, default=str)))
     write_text(out / "advice.txt", "\n".join([answer, *notes, budget_line]) + "\n")
+    write_evidence(out, answer, notes, rec, race_rows, budget_line)
 
 
 def _dur(seconds: float) -> str:

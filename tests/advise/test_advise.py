@@ -96,6 +96,8 @@ def test_an_image_folder_gets_an_answer_a_report_and_a_suite_that_loads(isolated
     assert advice["answer"] == answer and advice["candidates"][0]["best"]
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Leaderboard" in html
+    evidence = (out / "advice.html").read_text(encoding="utf-8")  # every race trial, with why it stopped
+    assert evidence.count("<tr") == 1 + len(race) + 1 + len(advice["candidates"])
     suite = load_suite(str(out / "reproduce.yaml"))  # the full-budget comparison reads back as a suite
     assert suite.params["epochs"] == 8 and suite.seeds == [0, 1, 2]
     assert set(suite.strategies) <= set(VISION)
@@ -150,6 +152,7 @@ def test_a_pruned_trial_is_a_race_row_with_its_fidelity(isolated):
     assert len(curve) == 1 and scratch["val_accuracy"] == curve[0]["val_accuracy"]
     from bench.results import load_results
 
+    assert "pruner: after epoch 1 of 2" in (out / "advice.html").read_text(encoding="utf-8")  # shown, not hidden
     frame = load_results(out)
     assert (frame["status"] == "error").sum() == 0 and (frame["status"] == "pruned").sum() == 1
 
