@@ -77,18 +77,20 @@ class AdvisePlan:
     seeds: tuple[int, ...] = (0, 1, 2)
 
     def configs(self, backbones: list[str]) -> list[Config]:
-        """The race's configurations in launch order: the cheap strategies on every backbone first, then each
-        trained strategy at the default learning rate, then the other learning rates (a tight budget tries every
-        strategy once before it tries a second learning rate of any)."""
-        cheap = [Config(b, s) for b in backbones for s in CHEAP if s in self.strategies]
+        """The race's configurations in launch order: backbone by backbone (cheapest first), the cheap strategies
+        first, then each trained strategy at the default learning rate; then the other learning rates. A cheap
+        backbone's trained strategies thus run before a dear backbone's probe can use up the race (on 5,000 rows
+        MiniLM's probe took minutes, GloVe's fine-tuning seconds), and a tight budget tries every strategy once
+        before it tries a second learning rate of any."""
         trained = [s for s in self.strategies if s not in CHEAP]
-        out = []
-        for mult in self.tier.lr_mults:
-            for backbone in backbones:
-                for strategy in trained:
-                    lr = float(self.params.get("lr") or _default_lr(strategy, backbone)) * mult
-                    out.append(Config(backbone, strategy, {"lr": float(f"{lr:.3g}")}))
-        return cheap + out
+
+        def at(backbone: str, mult: float) -> list[Config]:
+            base = {s: float(self.params.get("lr") or _default_lr(s, backbone)) for s in trained}
+            return [Config(backbone, s, {"lr": float(f"{base[s] * mult:.3g}")}) for s in trained]
+
+        first = [c for b in backbones for c in [Config(b, s) for s in CHEAP if s in self.strategies]
+                 + at(b, self.tier.lr_mults[0])]
+        return first + [c for mult in self.tier.lr_mults[1:] for b in backbones for c in at(b, mult)]
 
 
 def parse_budget(text: str) -> float:

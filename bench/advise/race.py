@@ -2,7 +2,8 @@
 pruner stops trained ones whose validation curve falls behind.
 
 How it runs:
-- Cheap strategies (``CHEAP``: zero-shot, the feature-extraction probe) run first. They have no epochs; their
+- Cheap strategies (``CHEAP``: the feature-extraction probe, zero-shot) run first on each backbone. They have no
+  epochs; their
   validation score is entered into the study at every epoch step, since it is available at any fidelity: this is
   the bar the trained strategies' curves are compared against.
 - A trained configuration reports its validation main metric after every epoch through the cell's ``on_epoch``

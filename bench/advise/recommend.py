@@ -156,8 +156,9 @@ def answer_text(rec: Recommendation) -> str:
         if cheaper:
             other = cheaper[0]
             gap = (best.mean - test_interval(other).mean) * 100
-            text += (f"; the cheaper {other.label} is not within noise on validation ({gap:+.1f} points behind on "
-                     "held-out data)")
+            side = "behind" if gap >= 0 else "ahead"
+            text += (f"; the cheaper {other.label} is not within noise on validation ({abs(gap):.1f} points {side} "
+                     "on held-out data)")
         else:
             text += "; it is also the cheapest configuration tried"
         return text
