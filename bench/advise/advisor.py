@@ -34,7 +34,7 @@ from bench.run.suite import Cell, Suite, expand, parse_suite
 
 __all__ = ["AdviseResult", "advise", "RACE_SHARE", "FINALS_SHARE"]
 
-RACE_SHARE = 0.6  # the race may spend this share of the budget
+RACE_SHARE = 0.6  # the race may spend this share of the budget, and more where the finals will not need it
 FINALS_SHARE = 0.9  # the finals end by this share; the rest is for the answer, the report and the suite file
 ESTIMATE_SAMPLES = 1000  # training samples per LogME estimate: enough to rank, cheap on a CPU
 # LogME (nats per sample) a bigger backbone must trail a cheaper one by to be dropped: on Rotten Tomatoes GloVe and
@@ -101,7 +101,7 @@ def advise(path: str, budget: str = "5m", backbones: list[str] | None = None, st
 
     say(f"race: {len(configs)} configuration(s), up to {plan.tier.epochs} epochs, {_dur(plan.budget_s * RACE_SHARE)}")
     race = Race(configs, make_cell, out, torch_device, clock, RACE_SHARE, plan.tier.epochs, say, suite.name,
-                metric=meta.main_metric)
+                metric=meta.main_metric, finals_share=FINALS_SHARE, final_runs=len(FINAL_SEEDS) - 1)
     rows = race.run()
     if race.not_run:
         notes.append(f"not launched within the budget: {', '.join(race.not_run)}")

@@ -104,13 +104,17 @@ class Race:
     results_dir: Path
     device: Any
     clock: Clock
-    share: float  # the race may spend this share of the budget; the finals get the rest
+    share: float  # the race may spend this share of the budget at least; the finals get the rest
     epochs: int
     say: Say
     suite_name: str = "advise"
     metric: str = "accuracy"  # the task's main metric (macro_f1 on unbalanced classes)
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # config label -> its race row
     not_run: list[str] = field(default_factory=list)  # configurations the budget left out
+    # Where the finals end (share of the budget): the race may also use what the finals of the configurations that
+    # completed so far are predicted not to need.
+    finals_share: float | None = None
+    final_runs: int = 2  # final runs per completed configuration beyond its race run
 
     def __post_init__(self):
         self.study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0),
@@ -127,7 +131,7 @@ class Race:
                 self._enter(config, row)
                 continue
             predicted = self._predict(config)
-            left = self.clock.left(self.share)
+            left = self._left()
             if predicted is not None and predicted > left or left <= 0:
                 self.not_run.append(config.label())
                 self.say(f"  not launched: {config.label()} (predicted {_dur(predicted)}, {_dur(max(left, 0))} "
@@ -178,12 +182,28 @@ class Race:
             if trial.should_prune():
                 raise TrialPruned(f"pruner: after epoch {step} of {self.epochs}, validation {metric} {value:.4f} is "
                                   "not in the top third at this fidelity", list(curve))
-            if epoch_s > self.clock.left(self.share):
+            if epoch_s > self._left():
                 raise TrialPruned(f"budget: epoch {step + 1} of {self.epochs} (~{epoch_s:.0f}s) would not fit in the "
-                                  f"{max(self.clock.left(self.share), 0):.0f}s left for the race",
+                                  f"{max(self._left(), 0):.0f}s left for the race",
                                   list(curve))
 
         return on_epoch
+
+    def _left(self) -> float:
+        """Seconds the race may still spend: its share, or up to the finals' end less what the finals of the
+        configurations completed so far are predicted to cost (each: its race run's wall time per final run)."""
+        left = self.clock.left(self.share)
+        if self.finals_share is None:
+            return left
+        best: dict[tuple[str, str], tuple[float, float]] = {}
+        for config in self.configs:
+            row = self.rows.get(config.label())
+            value = row_value(row) if row and row.get("status") == "ok" else None
+            key = (config.backbone, config.strategy)
+            if value is not None and (key not in best or value > best[key][0]):
+                best[key] = (value, float(row["wall_time_s"]))
+        finals = self.final_runs * sum(wall for _, wall in best.values())
+        return max(left, self.clock.left(self.finals_share) - finals)
 
     # --- the study -------------------------------------------------------------------------------------------
     def _enter(self, config: Config, row: dict[str, Any], live: bool = False) -> None:
