@@ -171,8 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results_dir", help="results directory (results/<suite>)")
     p.set_defaults(func=cmd_summary)
 
-    from bench.cli import gate as cli_check  # the regression gate's `check` and `baseline` commands
+    from bench.cli import advising, gate as cli_check  # `advise`; the regression gate's `check` and `baseline`
 
+    advising.add_parser(sub)
     cli_check.add_parsers(sub)
     return parser
 

@@ -7,3 +7,17 @@ class UserError(Exception):
 
 class SkipCell(Exception):
     """Raised by a plugin that cannot run a cell by design (e.g. zero-shot on a task without class names)."""
+
+
+class TrialPruned(Exception):
+    """Raised from a cell's per-epoch callback to stop its training early (a race trial that a pruner or the
+    wall-clock budget stopped). The cell becomes a row with ``status="pruned"``: recorded, not a failure.
+
+    Attributes:
+        curve: the validation points the trial reached (the training loop's curve so far, epoch 0 first).
+        reason: one line saying who stopped it and why (shown in the row's ``error`` column).
+    """
+
+    def __init__(self, reason: str, curve: list[dict] | None = None):
+        super().__init__(reason)
+        self.reason, self.curve = reason, list(curve or [])

@@ -23,9 +23,10 @@ COLUMNS = [
     "device", "versions", "git_sha", "started_at", "finished_at",
     "role", "trial", "selected_from", "search_note", "budget_steps", "val_macro_f1",  # search (bench.run.search)
     "curve_kind",  # "sgd" (per-epoch), "l2-path" (a solved probe's strengths), "none" (zero-shot)
+    "fidelity", "fidelity_max", "pruned_by",  # race trials of bench.advise: epochs trained, planned, who stopped it
 ]
 JSON_COLUMNS = ("params", "curve", "versions")
-STATUSES = ("ok", "error", "skipped")
+STATUSES = ("ok", "error", "skipped", "pruned")  # pruned: a race trial stopped early on purpose (bench.advise)
 # What the report and the regression gate cannot do without: a results file lacking one is refused in one line.
 REQUIRED_COLUMNS = ("cell", "task", "backbone", "strategy", "seed", "fraction", "status")
 

@@ -13,12 +13,12 @@ import resource
 import time
 import traceback
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from bench.backbones import resolve_backbone
-from bench.core.errors import SkipCell, UserError
+from bench.core.errors import SkipCell, TrialPruned, UserError
 from bench.infra import provenance
 from bench.results.schema import CellRecord, new_row, now_iso
 from bench.run import registry
@@ -49,8 +49,14 @@ def _start_row(cell: Cell, suite_name: str, device: torch.device | str | None) -
     return new_row(cell, suite_name, meta.modality, meta.main_metric, provenance.snapshot(device))
 
 
-def run_cell(cell: Cell, suite_name: str, device: torch.device, progress: RunProgress | None = None) -> CellRecord:
-    """Run one cell and return its record (never raises for a failure inside the cell)."""
+def run_cell(cell: Cell, suite_name: str, device: torch.device, progress: RunProgress | None = None,
+             on_epoch: Callable[[dict], None] | None = None) -> CellRecord:
+    """Run one cell and return its record (never raises for a failure inside the cell).
+
+    ``on_epoch``: called with each validation point of the training loop after the progress display; it may
+    raise ``TrialPruned`` to stop training (a race trial, ``bench.advise``): the row then has ``status="pruned"``
+    and the curve it reached.
+    """
     t0 = time.perf_counter()
     strategy = registry.get("strategy", cell.strategy)
     task = registry.get("task", cell.task)
@@ -67,7 +73,7 @@ def run_cell(cell: Cell, suite_name: str, device: torch.device, progress: RunPro
             raise SkipCell(reason)
         data = load_task_data(cell.task)
         row["data_source"] = data.source
-        outcome = _run_with_oom_retry(cell, strategy, task, data, backbone, params, device, progress, row)
+        outcome = _run_with_oom_retry(cell, strategy, task, data, backbone, params, device, progress, row, on_epoch)
         # The per-example predictions travel beside the row, not in it (results.parquet stays small).
         predictions = outcome.predictions
         fields = dataclasses.asdict(dataclasses.replace(outcome, predictions=None))
@@ -77,6 +83,11 @@ def run_cell(cell: Cell, suite_name: str, device: torch.device, progress: RunPro
         row["weights_source"] = "random init" if random_init else backbone.weights_source()
     except SkipCell as skip:
         row.update(status="skipped", error=str(skip))
+    except TrialPruned as stop:  # stopped on purpose by the caller's callback: its curve is the evidence
+        best = max(stop.curve[1:] or stop.curve, key=lambda p: p.get(f"val_{row['main_metric']}", -1.0), default={})
+        row.update(status="pruned", error=stop.reason, curve=stop.curve, val_accuracy=best.get("val_accuracy"),
+                   val_macro_f1=best.get("val_macro_f1"), best_epoch=best.get("epoch"),
+                   epochs_run=sum(1 for p in stop.curve if p.get("epoch") != 0))
     except (KeyboardInterrupt, SystemExit):
         raise
     except UserError as err:
@@ -91,7 +102,7 @@ def run_cell(cell: Cell, suite_name: str, device: torch.device, progress: RunPro
     return CellRecord(row, tb, predictions if row["status"] == "ok" else None)
 
 
-def _run_with_oom_retry(cell, strategy, task, data, backbone, params, device, progress, row):
+def _run_with_oom_retry(cell, strategy, task, data, backbone, params, device, progress, row, hook=None):
     """timm's benchmark habit: on CUDA out-of-memory shrink the batch and retry instead of losing the cell."""
     while True:
         try:
@@ -99,7 +110,7 @@ def _run_with_oom_retry(cell, strategy, task, data, backbone, params, device, pr
             # A worker (process pool, Ray) has no progress bar: in CI its log still shows the cell is alive.
             on_epoch = progress.epoch if progress else (Heartbeat(cell.label(), int(params.get("epochs", 1))).epoch
                                                         if quiet() else None)
-            ctx = CellContext(task, data, backbone, params, cell.seed, cell.fraction, device, on_epoch)
+            ctx = CellContext(task, data, backbone, params, cell.seed, cell.fraction, device, _chain(on_epoch, hook))
             row.update(ctx.sizes)
             return strategy.run(ctx)
         except torch.cuda.OutOfMemoryError:
@@ -107,6 +118,19 @@ def _run_with_oom_retry(cell, strategy, task, data, backbone, params, device, pr
                 raise
             params["batch_size"] //= 2
             torch.cuda.empty_cache()
+
+
+def _chain(*callbacks: Callable[[dict], None] | None) -> Callable[[dict], None] | None:
+    """One per-epoch callback calling each given one in order (None when none is given)."""
+    present = [c for c in callbacks if c is not None]
+    if len(present) <= 1:
+        return present[0] if present else None
+
+    def both(point: dict) -> None:
+        for callback in present:
+            callback(point)
+
+    return both
 
 
 def failure_row(cell: Cell, suite_name: str, error: str, wall_time_s: float, device: str | None) -> dict[str, Any]:

@@ -46,12 +46,12 @@ class Cell:
     def key(self) -> str:
         ident = {"task": self.task, "backbone": self.backbone, "strategy": self.strategy, "seed": self.seed,
                  "fraction": self.fraction, "params": self.params, "plugin_versions": list(self.versions)}
-        if self.role == "search":
+        if self.role in ("search", "race"):  # trials (bench.run.search, bench.advise.race) are their own cells
             ident |= {"role": self.role, "trial": self.trial}
         return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def label(self) -> str:
-        trial = f" · trial {self.trial}" if self.role == "search" else ""
+        trial = f" · trial {self.trial}" if self.role in ("search", "race") else ""
         return f"{self.task} · {self.backbone} · {self.strategy} · f={self.fraction:g} · seed={self.seed}{trial}"
 
 
