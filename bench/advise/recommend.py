@@ -18,7 +18,7 @@ from scipy import stats
 
 from bench.results import uncertainty
 from bench.results.predictions import read_predictions
-from bench.results.seedstats import Interval, mean_ci, welch_difference
+from bench.results.seedstats import Interval, welch_difference
 
 __all__ = ["Candidate", "Noise", "Recommendation", "answer_text", "recommend", "test_interval", "within_noise"]
 
