@@ -30,6 +30,7 @@ from bench.execution.base import CellQueue
 from bench.infra.atomic import write_json, write_text
 from bench.infra.claims import DEFAULT_TIMEOUT_S, Claims
 from bench.infra.provenance import pick_device
+from bench.run import preflight
 from bench.run.pretrain import record_pretraining, source_specs
 from bench.run.progress import RunProgress
 from bench.run.suite import Cell, Suite, expand
@@ -76,6 +77,19 @@ class RunSummary:
     by_others: int = 0  # cells another runner on the same results directory recorded while this one ran
 
 
+def check_before_run(suite: Suite, results_dir: Path, only: list[str] | None = None, force: bool = False) -> None:
+    """Raise one UserError line when cells still to run cannot run (``bench.run.preflight``), before anything is
+    written: the cells of the suite that ``only`` keeps, less the ones recorded as ``ok`` (unless ``force``)."""
+    recorded = set() if force else {k for k, row in _recorded(results_dir).items() if row.get("status") == "ok"}
+    preflight.check_cells(c for c in select(expand(suite), only or []) if c.key not in recorded)
+
+
+def _recorded(results_dir: Path) -> dict[str, dict[str, Any]]:
+    if not results.cells_dir(results_dir).is_dir():
+        return {}
+    return results.read_cell_rows(results_dir, on_damaged=lambda path, why: None)
+
+
 def prepare_results_dir(suite: Suite, suite_file: Path | None, results_dir: Path, cells: list[Cell]) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     if suite_file is not None and suite_file.resolve() != (results_dir / "suite.yaml").resolve():
@@ -102,6 +116,7 @@ def run_suite(suite: Suite, results_dir: Path, suite_file: Path | None = None, f
     cells = plan.next_round({})
     if not cells:
         raise UserError("no cells match the --only filters; drop or correct them")
+    check_before_run(suite, results_dir, only, force)
     prepare_results_dir(suite, suite_file, results_dir, cells)
     damaged: list[str] = []
     # Which row files exist before this run reads them: a row that changes after this was written during this run,

@@ -28,12 +28,14 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.runner import run_suite
+    from bench.runner import check_before_run, run_suite
     from bench.run.suite import find_suite_file, load_suite
 
     suite_file = find_suite_file(args.suite)
     suite = load_suite(str(suite_file))
-    results_dir = writable_dir(Path(args.results or Path("results") / suite.name).expanduser())
+    results_path = Path(args.results or Path("results") / suite.name).expanduser()
+    check_before_run(suite, results_path, args.only, args.force)  # before the results directory is created
+    results_dir = writable_dir(results_path)
     summary = run_suite(suite, results_dir, suite_file, force=args.force, retry_errors=args.retry_errors,
                         only=args.only, device=args.device, executor=args.executor, workers=args.workers,
                         ray_address=args.ray_address, cell_timeout=args.cell_timeout, retries=args.retries,
