@@ -1,8 +1,8 @@
 """Fail before the run, not per cell: what a cell needs that can be known missing before any cell starts.
 
-Today that is pretrained weights: a cell whose strategy starts from them (everything but ``from-scratch`` and a
-strategy run with ``init: random``) on a backbone whose weights are neither given, cached, shipped in a package nor
-reachable online would otherwise start and record one error row per cell. ``check_cells`` asks each backbone once
+Today that is pretrained weights: a cell whose strategy starts from them (unless run with ``init: random``) on a backbone whose weights are neither given, cached, shipped in a package nor
+reachable online would otherwise start and record one error row per cell (which strategies start from pretrained
+weights: ``PRETRAINED``, or a plugin's own ``uses_pretrained``). ``check_cells`` asks each backbone once
 (``Backbone.missing_weights``: no model is built, nothing downloaded) and raises one ``UserError`` line naming the
 cells (a count and examples), the missing weights and the fixes.
 
@@ -25,9 +25,19 @@ __all__ = ["check_cells", "uses_pretrained_weights"]
 EXAMPLES = 2  # cells named in the message; the rest are counted
 
 
+# The bundled strategies that start from pretrained weights, unless their ``init`` parameter says ``random``. A plugin
+# may declare it itself (``uses_pretrained = True``); for the others nothing is known before they run, and nothing is
+# checked (``from-scratch`` and the test plugins build no pretrained model).
+PRETRAINED = frozenset({"feature-extraction", "partial-freeze", "full-fine-tune", "l2-sp", "lp-ft", "zero-shot",
+                        "source-only", "source-then-target", "dann", "multi-task"})
+
+
 def uses_pretrained_weights(cell: Cell) -> bool:
-    """Whether the cell starts from the backbone's pretrained weights (the rule ``bench.run.cell`` records)."""
-    return cell.strategy != "from-scratch" and cell.params.get("init", "pretrained") != "random"
+    """Whether the cell starts from the backbone's pretrained weights."""
+    declared = getattr(registry.get("strategy", cell.strategy), "uses_pretrained", None)
+    if not (declared if declared is not None else cell.strategy in PRETRAINED):
+        return False
+    return cell.params.get("init", "pretrained") != "random"
 
 
 def check_cells(cells: Iterable[Cell]) -> None:
@@ -35,7 +45,7 @@ def check_cells(cells: Iterable[Cell]) -> None:
     missing: dict[str, tuple[str, list[Cell]]] = {}  # backbone -> (why, its cells)
     answers: dict[str, str | None] = {}
     for cell in cells:
-        if not uses_pretrained_weights(cell):
+        if not uses_pretrained_weights(cell) or _skipped(cell):
             continue
         if cell.backbone not in answers:
             answers[cell.backbone] = resolve_backbone(cell.backbone).missing_weights()
@@ -43,6 +53,12 @@ def check_cells(cells: Iterable[Cell]) -> None:
             missing.setdefault(cell.backbone, (answers[cell.backbone], []))[1].append(cell)
     if missing:
         raise UserError(_message(missing))
+
+
+def _skipped(cell: Cell) -> bool:
+    """A cell the strategy skips by design (a ``skipped`` row, not an error) needs no weights."""
+    meta = registry.get("task", cell.task).metadata
+    return registry.get("strategy", cell.strategy).skip_reason(meta, resolve_backbone(cell.backbone)) is not None
 
 
 def _message(missing: dict[str, tuple[str, list[Cell]]]) -> str:
