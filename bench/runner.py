@@ -183,7 +183,7 @@ def _run_shared(runner, todo: list[Cell], suite_name: str, results_dir: Path, do
     while todo:
         elsewhere: list[Cell] = []
 
-        def take(cell: Cell) -> bool:
+        def take(cell: Cell, elsewhere: list[Cell] = elsewhere) -> bool:
             if not claims.take(cell.key):
                 elsewhere.append(cell)
                 return False

@@ -1,8 +1,9 @@
 """Fail before the run, not per cell: what a cell needs that can be known missing before any cell starts.
 
-Today that is pretrained weights: a cell whose strategy starts from them (unless run with ``init: random``) on a backbone whose weights are neither given, cached, shipped in a package nor
-reachable online would otherwise start and record one error row per cell (which strategies start from pretrained
-weights: ``PRETRAINED``, or a plugin's own ``uses_pretrained``). ``check_cells`` asks each backbone once
+Today that is pretrained weights: a cell whose strategy starts from them (unless run with ``init: random``) on a
+backbone whose weights are neither given, cached, shipped in a package nor reachable online would otherwise start
+and record one error row per cell (which strategies start from pretrained weights: ``PRETRAINED``, or a plugin's
+own ``uses_pretrained``). ``check_cells`` asks each backbone once
 (``Backbone.missing_weights``: no model is built, nothing downloaded) and raises one ``UserError`` line naming the
 cells (a count and examples), the missing weights and the fixes.
 

@@ -120,10 +120,10 @@ def ran_count(output: str) -> tuple[int, int]:
     return ran, others
 
 
-def test_two_runner_processes_compute_each_cell_once(plugin_env, tmp_path):
+def test_two_runner_processes_compute_each_cell_once(tmp_path):
     suite_file = tmp_path / "probes.yaml"
     suite_file.write_text(yaml.safe_dump(probes(["none"], seeds=6, sleep_s=1.0)), encoding="utf-8")
-    env = os.environ | plugin_env
+    env = dict(os.environ)
     runners = [subprocess.Popen(runner_command(suite_file, tmp_path / "out"), env=env, cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [r.communicate(timeout=300) for r in runners]
@@ -136,11 +136,11 @@ def test_two_runner_processes_compute_each_cell_once(plugin_env, tmp_path):
     assert not held(tmp_path / "out")
 
 
-def test_a_runner_killed_mid_cell_loses_nothing_and_another_finishes(plugin_env, tmp_path):
+def test_a_runner_killed_mid_cell_loses_nothing_and_another_finishes(tmp_path):
     suite_file = tmp_path / "probes.yaml"
     suite_file.write_text(yaml.safe_dump(probes(["none"], seeds=3, sleep_s=1.5)), encoding="utf-8")
     out = tmp_path / "out"
-    victim = subprocess.Popen(runner_command(suite_file, out), env=os.environ | plugin_env, cwd=ROOT,
+    victim = subprocess.Popen(runner_command(suite_file, out), env=dict(os.environ), cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while not held(out) and time.monotonic() < deadline:
@@ -200,12 +200,12 @@ def test_force_recomputes_rows_but_not_a_cell_another_live_runner_holds(tmp_path
     assert (summary.ran, summary.by_others) == (1, 1)
 
 
-def test_two_runners_share_a_search_and_agree_on_its_waves(plugin_env, tmp_path):
+def test_two_runners_share_a_search_and_agree_on_its_waves(tmp_path):
     spec = probes(["none"], seeds=2, sleep_s=0.5) | {"search": {"sampler": "grid", "space": {"lr": [0.1, 0.2, 0.3]}}}
     suite_file = tmp_path / "search.yaml"
     suite_file.write_text(yaml.safe_dump(spec), encoding="utf-8")
     alone = run_suite(parse_suite(spec), tmp_path / "alone")
-    env = os.environ | plugin_env
+    env = dict(os.environ)
     runners = [subprocess.Popen(runner_command(suite_file, tmp_path / "out", "--executor", "process", "--workers",
                                                "1"), env=env, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]

@@ -21,6 +21,7 @@ from bench.core.errors import UserError
 from tests.tasks.test_owndata import fresh_cache, image_folder, table, task, text_task  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures("fresh_cache")  # image caches in tmp, never the shared test cache
 
 
 def bomb_png(path: Path, side: int) -> Path:
@@ -44,7 +45,7 @@ def warnings_of(data) -> str:
 
 # --- images -----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("side", [16_000, 10_000])  # 256 MP: Pillow refuses it; 100 MP: Pillow only warns
-def test_a_decompression_bomb_is_skipped_and_counted_never_decoded(tmp_path, fresh_cache, side):
+def test_a_decompression_bomb_is_skipped_and_counted_never_decoded(tmp_path, side):
     root = image_folder(tmp_path / "photos", {"cat": 4, "dog": 4})
     bomb = bomb_png(root / "cat" / "huge.png", side)
     assert bomb.stat().st_size < 2_000_000
@@ -76,7 +77,7 @@ def test_the_bomb_costs_no_memory(tmp_path):
     assert with_bomb - without < 128_000, (without, with_bomb)
 
 
-def test_a_truncated_jpeg_is_skipped_and_counted(tmp_path, fresh_cache):
+def test_a_truncated_jpeg_is_skipped_and_counted(tmp_path):
     root = image_folder(tmp_path / "photos", {"cat": 4, "dog": 4})
     whole = root / "dog" / "whole.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(whole, "JPEG")
@@ -86,7 +87,7 @@ def test_a_truncated_jpeg_is_skipped_and_counted(tmp_path, fresh_cache):
     assert "skipped 1 file(s) unreadable: dog/cut.jpg" in warnings_of(data)
 
 
-def test_sixteen_bit_cmyk_and_palette_images_are_converted_correctly(tmp_path, fresh_cache):
+def test_sixteen_bit_cmyk_and_palette_images_are_converted_correctly(tmp_path):
     root = tmp_path / "photos"
     for name in ("cat", "dog"):
         (root / name).mkdir(parents=True)
@@ -112,7 +113,7 @@ def test_sixteen_bit_cmyk_and_palette_images_are_converted_correctly(tmp_path, f
     assert "16-bit grey" in warnings_of(data) and "CMYK" in warnings_of(data) and "palette (P)" in warnings_of(data)
 
 
-def test_a_symlink_loop_inside_the_folder_is_skipped_and_counted(tmp_path, fresh_cache):
+def test_a_symlink_loop_inside_the_folder_is_skipped_and_counted(tmp_path):
     root = image_folder(tmp_path / "photos", {"cat": 4, "dog": 4})
     (root / "cat" / "again").symlink_to(root / "cat", target_is_directory=True)
     (root / "dog" / "up").symlink_to(root, target_is_directory=True)
@@ -122,7 +123,7 @@ def test_a_symlink_loop_inside_the_folder_is_skipped_and_counted(tmp_path, fresh
     assert "skipped 3 file(s) symlink loop" in warnings_of(data)
 
 
-def test_a_file_where_a_folder_was_expected(tmp_path, fresh_cache):
+def test_a_file_where_a_folder_was_expected(tmp_path):
     root = image_folder(tmp_path / "photos", {"cat": 4, "dog": 4})
     (root / "bird").write_bytes(b"a file named like a class")
     data = task(root).load()
@@ -186,7 +187,7 @@ def test_an_empty_file_is_refused_in_one_line(tmp_path, ext):
 
 
 # --- through the command line -----------------------------------------------------------------------------------
-def test_hostile_folders_and_tables_from_the_command_line(tmp_path, fresh_cache, capsys):
+def test_hostile_folders_and_tables_from_the_command_line(tmp_path, capsys):
     """A run over a hostile image folder finishes (the warning counts what was skipped); a hostile table stops the
     run with one line and exit 2 before anything is recorded."""
     from bench.cli.main import main
