@@ -73,6 +73,15 @@ class Backbone(ABC):
     def weights_source(self) -> str:
         """Where the pretrained weights come from (recorded in results rows)."""
 
+    def missing_weights(self) -> str | None:
+        """Why the pretrained weights cannot be had now (None: they can), e.g. offline with no local copy.
+
+        Cheap by contract: no model is built and nothing is downloaded or converted; a run asks it once per backbone
+        before its first cell (``bench.run.preflight``). Backbones whose weights come with their offline assets
+        (fetched from a package registry) answer None.
+        """
+        return None
+
     def weights_id(self) -> str:
         """Identifies architecture + pretrained weights (feature cache key); not the spelling of the name."""
         return self.weights_source()

@@ -111,6 +111,9 @@ class SourcePretrainedBackbone(TimmBackbone):
             star["image_size"] = spec.params["image_size"]
         self.defaults = {"*": star}
 
+    def missing_weights(self) -> str | None:
+        return None  # transferbench trains them itself on the source task (bench.run.pretrain)
+
     def describe(self) -> str:
         return f"{self.name} ({self.spec.arch} pretrained on {self.spec.task})"
 

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from bench.infra import assets
+from bench.infra import assets, network
 from bench.backbones.base import Backbone, Inputs
 from bench.backbones.text import CosineToLabels, cached_encoding, report_empty
 from bench.core.errors import UserError
@@ -134,6 +134,11 @@ class TransformerBackbone(Backbone):
 
     def weights_source(self) -> str:
         return self._source() if self._source else self.name
+
+    def missing_weights(self) -> str | None:
+        if self.local or network.reachable() or network.in_hub_cache(self.location, ("config.json",)):
+            return None
+        return f"{self.location} is a hub model, not in the local hub cache, and the hub cannot be reached"
 
     @cached_property
     def _folder_stamp(self) -> str:

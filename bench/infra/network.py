@@ -28,6 +28,18 @@ def reachable(host: str = HUB_HOST, port: int = 443, timeout_s: float = 1.5) -> 
         return False
 
 
+def in_hub_cache(repo_id: str | None, files: tuple[str, ...] = ("model.safetensors", "pytorch_model.bin",
+                                                                  "open_clip_pytorch_model.bin")) -> bool:
+    """Whether the local Hugging Face hub cache already holds weights of ``repo_id`` (no network access)."""
+    if not repo_id:
+        return False
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    return any(isinstance(try_to_load_from_cache(repo_id, name), str) for name in files)
+
+
 @contextlib.contextmanager
 def hub_offline_unless_reachable() -> Iterator[None]:
     """Run the block with the Hugging Face hub client in offline mode when the hub cannot be reached."""

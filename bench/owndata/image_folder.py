@@ -36,6 +36,12 @@ from bench.core.task import Split, TaskMetadata
 
 OPTIONS = ("image_size", "test_size", "seed")
 CHUNK = 256  # images decoded per batch of threads: bounds what is held in memory at once
+# Images announcing more pixels are skipped before decoding (decompression bombs: a few KB of PNG can claim
+# hundreds of megapixels). Pillow's own guard only warns below twice its limit and would decode such an image;
+# this one never decodes it. 89 megapixels is Pillow's limit: above any camera's photo, below ~270 MB as RGB.
+MAX_PIXELS = 89_478_485
+TOO_LARGE = "too large to decode"
+DEEP_GREY = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 def image_extensions() -> frozenset[str]:
@@ -56,13 +62,32 @@ class Layout:
     notes: list[str] = field(default_factory=list)
 
 
-def _walk(folder: Path) -> list[Path]:
-    """Every non-hidden file below ``folder``, sorted (hidden files such as .DS_Store are system metadata)."""
+def _walk(folder: Path, loops: list[str] | None = None, seen: set[tuple[int, int]] | None = None) -> list[Path]:
+    """Every non-hidden file below ``folder``, sorted (hidden files such as .DS_Store are system metadata).
+
+    Symbolic links to folders are followed, each real folder once: a link back to a folder being walked (a loop;
+    its path is added to ``loops``) would otherwise repeat every image below it, and two such links grow the walk
+    exponentially. ``seen``: real folders already walked (shared across calls: a link from one class folder to
+    another, or up to the root, is a loop too).
+    """
     out = []
+    seen = set() if seen is None else seen
     for here, dirs, names in os.walk(folder, followlinks=True):
+        stat = os.stat(here)
+        if (stat.st_dev, stat.st_ino) in seen:  # reached again through a link: already walked
+            if loops is not None:
+                loops.append(here)
+            dirs[:] = []
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         out += [Path(here) / n for n in sorted(names) if not n.startswith(".")]
     return out
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    stat = os.stat(folder)
+    return stat.st_dev, stat.st_ino
 
 
 def _side(folder: Path, root: Path, layout: Layout, side: str, classes: tuple[str, ...] | None, task: str) -> None:
@@ -78,15 +103,20 @@ def _side(folder: Path, root: Path, layout: Layout, side: str, classes: tuple[st
                         f"(folders in {folder} with no match in the training folders)")
     index = {name: i for i, name in enumerate(classes)}
     pairs: list[tuple[Path, int]] = []
+    seen = {_identity(root), _identity(folder)}  # a link up to them from a class folder is a loop
     for class_dir in class_dirs:
         found = 0
-        for file in _walk(class_dir):
+        loops: list[str] = []
+        for file in _walk(class_dir, loops, seen):
             rel = file.relative_to(root).as_posix()
             if file.suffix.lower() in exts:
                 pairs.append((file, index[class_dir.name]))
                 found += 1
             else:
                 layout.skipped.setdefault("not an image", []).append(rel)
+        layout.skipped.setdefault("symlink loop", []).extend(Path(p).relative_to(root).as_posix() for p in loops)
+        if not layout.skipped["symlink loop"]:
+            del layout.skipped["symlink loop"]
         if not found:
             raise UserError(f"task {task}: class {class_dir.name!r} has no image files in {class_dir}")
     loose = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
@@ -125,12 +155,24 @@ def scan(root: Path, task: str) -> Layout:
 
 
 def decode(path: Path, size: int) -> tuple[np.ndarray | None, str]:
-    """One image → uint8 [3, size, size] (centre square, bicubic) and its original mode; (None, reason) if bad."""
+    """One image → uint8 [3, size, size] (centre square, bicubic) and its original mode; (None, reason) if bad.
+
+    Reasons: ``TOO_LARGE`` and the pixel count when the header announces more than ``MAX_PIXELS`` (read before
+    anything is decoded: a decompression bomb never reaches memory), else the exception's name.
+    """
     try:
-        with Image.open(path) as image:
+        with py_warnings.catch_warnings():  # Pillow warns about large images; they are skipped just below
+            py_warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)  # reads the header only
+        with image:
             mode = image.mode
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                return None, f"{TOO_LARGE} ({width}x{height} pixels"
             image.draft("RGB", (size, size))  # JPEG: decode at the smallest scale still >= size (much faster)
             image = ImageOps.exif_transpose(image)
+            if image.mode in DEEP_GREY:  # 16/32-bit grey: Pillow's convert("RGB") clips at 255 instead of scaling
+                image = _deep_to_grey(image)
             if image.mode != "RGB":
                 with py_warnings.catch_warnings():  # palette + transparency: Pillow asks for RGBA; RGB drops it
                     py_warnings.simplefilter("ignore", UserWarning)
@@ -142,8 +184,17 @@ def decode(path: Path, size: int) -> tuple[np.ndarray | None, str]:
             image = image.crop((left, top, left + side, top + side))
             image = image.resize((size, size), Image.Resampling.BICUBIC)
             return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1), mode
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError:  # over twice Pillow's limit: refused by Pillow's header check
+        return None, f"{TOO_LARGE} (over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels"
+    except (OSError, ValueError, SyntaxError, EOFError) as err:
         return None, type(err).__name__
+
+
+def _deep_to_grey(image: Image.Image) -> Image.Image:
+    """A 16- or 32-bit grey image as 8-bit grey, scaled by its bit depth (16-bit: the high byte)."""
+    pixels = np.asarray(image).astype(np.int64)
+    top = 65535 if image.mode.startswith("I;16") or pixels.max(initial=0) <= 65535 else 2**31 - 1
+    return Image.fromarray((np.clip(pixels, 0, top) * 255 // top).astype(np.uint8), "L")
 
 
 class ImageFolderTask(OwnTask):
@@ -209,6 +260,7 @@ class ImageFolderTask(OwnTask):
         ok = np.zeros(len(files), dtype=bool)
         modes: Counter = Counter()
         bad: list[str] = []
+        too_large: list[str] = []
         stem.parent.mkdir(parents=True, exist_ok=True)
         pool_path = stem.parent / f".{stem.name}.{os.getpid()}.pool.npy"  # decoded in file order; removed below
         try:
@@ -218,7 +270,11 @@ class ImageFolderTask(OwnTask):
                     chunk = files[start:start + CHUNK]
                     for i, (pixels, mode) in enumerate(threads.map(lambda f: decode(f[0], size), chunk), start):
                         if pixels is None:
-                            bad.append(files[i][0].relative_to(self.root).as_posix())
+                            rel = files[i][0].relative_to(self.root).as_posix()
+                            if mode.startswith(TOO_LARGE):  # "too large to decode (WxH pixels" + ")" below
+                                too_large.append(f"{rel} {mode[len(TOO_LARGE) + 1:]})")
+                            else:
+                                bad.append(rel)
                         else:
                             pool[i], ok[i] = pixels, True
                             modes[mode] += 1
@@ -235,6 +291,8 @@ class ImageFolderTask(OwnTask):
         skipped = dict(layout.skipped)
         if bad:
             skipped["unreadable"] = bad
+        if too_large:
+            skipped[f"{TOO_LARGE} (over {MAX_PIXELS / 1e6:.0f} megapixels, not decoded)"] = too_large
         warnings = [f"skipped {len(v)} file(s) {why}: {sample_names(v)}" for why, v in skipped.items()]
         converted = {m: n for m, n in modes.items() if m != "RGB"}
         if converted:

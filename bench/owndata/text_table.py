@@ -9,6 +9,9 @@ dropped (counted), exact duplicate texts kept once (counted: a text on both side
 
 from __future__ import annotations
 
+import functools
+import gzip
+import json
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +33,7 @@ OPTIONS = ("text", "label", "split", "format", "train", "test", "test_size", "se
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
            ".parquet": "parquet", ".pq": "parquet"}
 COMPRESSED = (".gz", ".bz2", ".xz", ".zip", ".zst")
+NOTE = "note: "  # a key of the dropped-rows counter that is a remark, not a reason rows were dropped
 
 
 def table_format(path: Path, given: str | None) -> str:
@@ -47,19 +51,60 @@ def table_format(path: Path, given: str | None) -> str:
                     f"({KNOWN_FORMATS})")
 
 
-def read_table(path: Path, fmt: str, task: str) -> pd.DataFrame:
-    """Read one table; every failure is one line naming the file."""
+def read_table(path: Path, fmt: str, task: str, dropped: Counter | None = None) -> pd.DataFrame:
+    """Read one table; every failure is one line naming the file.
+
+    What can be read around is counted in ``dropped`` instead: a CSV/TSV that is not valid UTF-8 is read as
+    Latin-1 (every byte is a character there: accented text from older spreadsheets stays readable), a JSON Lines
+    row that is not a JSON record is dropped.
+    """
     if not path.is_file():
         raise UserError(f"task {task}: table {path} does not exist (fix the path in the suite)")
+    dropped = Counter() if dropped is None else dropped
     try:
         if fmt in ("csv", "tsv"):  # as strings: labels '01' and '1' stay distinct, no NaN for empty cells
-            return pd.read_csv(path, sep="," if fmt == "csv" else "\t", dtype=str, keep_default_na=False)
-        if fmt in ("jsonl", "json"):
-            return pd.read_json(path, lines=fmt == "jsonl", dtype=False)
+            read = functools.partial(pd.read_csv, path, sep="," if fmt == "csv" else "\t", dtype=str,
+                                     keep_default_na=False)
+            try:
+                return read(encoding="utf-8")
+            except UnicodeDecodeError:
+                frame = read(encoding="latin-1")
+                dropped[f"{NOTE}{path.name} is not valid UTF-8: read as Latin-1"] = 0
+                return frame
+        if fmt == "jsonl":
+            return _read_json_lines(path, dropped)
+        if fmt == "json":
+            return pd.read_json(path, dtype=False)
         return pd.read_parquet(path)
     except (ValueError, OSError, pd.errors.ParserError, ImportError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"task {task}: cannot read {path} as {fmt}: {first}") from None
+
+
+def _read_json_lines(path: Path, dropped: Counter) -> pd.DataFrame:
+    """JSON Lines, one record per line; a line that is not a JSON object is dropped and counted (with its number)."""
+    if path.suffix.lower() in COMPRESSED and path.suffix.lower() != ".gz":  # pandas knows the other codecs
+        return pd.read_json(path, lines=True, dtype=False)
+    records, bad = [], []
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if isinstance(record, dict):
+                records.append(record)
+            else:
+                bad.append(number)
+    if bad:
+        shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
+        dropped[f"malformed JSON line (lines {shown})"] = len(bad)
+    if not records:
+        raise ValueError("no JSON record in the file" if not bad else f"none of its {len(bad)} lines is a JSON record")
+    return pd.DataFrame.from_records(records)
 
 
 def _label_text(value: Any) -> str | None:
@@ -96,7 +141,7 @@ def _prepare(spec: dict[str, Any]) -> dict[str, Any]:
     dropped: Counter = Counter()
     how = describe_cut(spec["test_size"], spec["seed"])
     for path, side in parts:
-        frame = read_table(path, table_format(path, spec.get("format")), task)
+        frame = read_table(path, table_format(path, spec.get("format")), task, dropped)
         for option, column in (("text", text_col), ("label", label_col)):
             if column not in frame.columns:
                 raise UserError(f"task {task}: {path.name} has no column {column!r} (option {option}); its columns: "
@@ -164,7 +209,8 @@ def _split(kept: list[tuple[str, str, str | None]], spec: dict[str, Any], how: s
             (np.arange(len(kept)), np.arange(0))
         train_x, test_x = [kept[i][0] for i in train_i], [kept[i][0] for i in test_i]
         train_y, test_y = labels[train_i], labels[test_i]
-    warnings = [f"dropped {n} row(s): {why}" for why, n in sorted(dropped.items())]
+    warnings = [why[len(NOTE):] if why.startswith(NOTE) else f"dropped {n} row(s): {why}"
+                for why, n in sorted(dropped.items())]
     return {"classes": classes, "train": (train_x, train_y), "test": (test_x, test_y), "how": how,
             "warnings": warnings}
 
