@@ -32,6 +32,7 @@ def domain_classifier(dim: int, hidden: int) -> nn.Module:
 
 class DANN(Strategy):
     name = "dann"
+    uses_pretrained = True
     description = "domain-adversarial training: source labels + gradient-reversed domain classifier on both domains"
     needs = ("source",)
     source_classes = "same"

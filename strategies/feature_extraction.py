@@ -13,6 +13,7 @@ from bench.run.train import evaluate
 
 class FeatureExtraction(Strategy):
     name = "feature-extraction"
+    uses_pretrained = True
     description = "frozen pretrained backbone, features cached once, linear probe solved by L-BFGS (L2 chosen on val)"
     version = "2"  # 1: a linear head trained by the shared SGD loop for `epochs`
     # None: bench.run.probe's default grid, chosen on validation; a number fixes the strength; a nested list is a grid.

@@ -5,6 +5,7 @@ from bench.core.strategy import BACKBONE_LR_MULT, BATCHNORM, Strategy, head_and_
 
 class FullFineTune(Strategy):
     name = "full-fine-tune"
+    uses_pretrained = True
     description = "pretrained init, new head, all layers trained; backbone LR = lr × backbone_lr_mult"
     version = "2"  # 1: the new head kept timm's random init (2: zero-initialised, see pretrained_model)
     parameters = {"backbone_lr_mult": BACKBONE_LR_MULT, "batchnorm": BATCHNORM}

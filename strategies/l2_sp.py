@@ -43,6 +43,7 @@ def l2_sp_penalty(model: nn.Module, head: nn.Module, alpha: float, beta: float) 
 
 class L2SP(Strategy):
     name = "l2-sp"
+    uses_pretrained = True
     version = "2"  # 1: the new head kept its random init (2: zero-initialised, see pretrained_model)
     description = "full fine-tune with alpha/2·‖w − w_pretrained‖² on the backbone and beta/2·‖w_head‖² on the head"
     parameters = {"alpha": Param(0.01, "strength of the pull towards the pretrained backbone weights", float, 0, 1e6),

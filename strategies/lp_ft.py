@@ -54,6 +54,7 @@ def lbfgs_fit(params: list[torch.Tensor], loss_fn, steps: int) -> None:
 
 class LinearProbeThenFineTune(Strategy):
     name = "lp-ft"
+    uses_pretrained = True
     description = "linear probe on cached frozen features (L-BFGS), then all layers fine-tuned from that head"
     version = "2"  # 1: stage 1 with a fixed L2 strength instead of feature-extraction's probe
     parameters = {"ft_lr_mult": Param(0.1, "stage-2 learning rate = lr × ft_lr_mult", float, 0, 10, open_low=True),

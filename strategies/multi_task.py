@@ -19,6 +19,7 @@ from bench.run.sources import AUX, INIT, source_names
 
 class MultiTask(Strategy):
     name = "multi-task"
+    uses_pretrained = True
     description = "shared backbone, one head per task, trained jointly on the target and auxiliary task(s)"
     needs = ("source",)
     parameters = {

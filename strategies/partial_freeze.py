@@ -10,6 +10,7 @@ from bench.core.strategy import BACKBONE_LR_MULT, Strategy, freeze, head_and_bod
 
 class PartialFreeze(Strategy):
     name = "partial-freeze"
+    uses_pretrained = True
     description = "pretrained init; stem + first stages frozen, last `trainable_stages` stages + new head trained"
     version = "2"  # 1: the new head kept its random init (2: zero-initialised, as in pretrained_model)
     parameters = {"trainable_stages": Param(2, "stages trained from the top (0: only the new head); more than the "

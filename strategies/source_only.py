@@ -13,6 +13,7 @@ from bench.run.sources import CLASS_MAP, INIT, SOURCE
 
 class SourceOnly(Strategy):
     name = "source-only"
+    uses_pretrained = True
     description = "trained on the labelled source task only (selected on source validation), tested on the target"
     needs = ("source",)
     source_classes = "same"

@@ -14,6 +14,7 @@ from bench.run.train import fit
 
 class SourceThenTarget(Strategy):
     name = "source-then-target"
+    uses_pretrained = True
     description = "trained on the labelled source, then fine-tuned on the labelled target fraction"
     needs = ("source",)
     source_classes = "same"

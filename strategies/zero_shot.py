@@ -12,6 +12,7 @@ from bench.core.strategy import Strategy
 
 class ZeroShot(Strategy):
     name = "zero-shot"
+    uses_pretrained = True
     description = "no training: class scores from the pretrained model and the task's class names / prompts"
     parameters = {"invert": Param(False, "images only: invert pixels first (light-on-dark scans → dark-on-light)",
                                   bool)}

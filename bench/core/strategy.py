@@ -38,6 +38,9 @@ class Strategy(ABC):
     # What a suite's ``search:`` may tune for this strategy: None means every shared parameter and its own; a
     # strategy that has none of them (no training, a solved head) declares only what it uses, or ().
     searchable: tuple[str, ...] | None = None
+    # Whether a cell starts from the backbone's pretrained weights (unless its ``init`` parameter says ``random``):
+    # the suite is checked for weights that cannot be had offline before any cell runs (bench.run.preflight).
+    uses_pretrained: bool = False
 
     def skip_reason(self, meta: TaskMetadata, backbone: Backbone) -> str | None:
         """Why this strategy cannot run on this task/backbone (None: it can)."""

@@ -2,8 +2,8 @@
 
 Today that is pretrained weights: a cell whose strategy starts from them (unless run with ``init: random``) on a
 backbone whose weights are neither given, cached, shipped in a package nor reachable online would otherwise start
-and record one error row per cell (which strategies start from pretrained weights: ``PRETRAINED``, or a plugin's
-own ``uses_pretrained``). ``check_cells`` asks each backbone once
+and record one error row per cell (a strategy says it starts from pretrained weights with ``uses_pretrained``,
+``bench.core.strategy``). ``check_cells`` asks each backbone once
 (``Backbone.missing_weights``: no model is built, nothing downloaded) and raises one ``UserError`` line naming the
 cells (a count and examples), the missing weights and the fixes.
 
@@ -26,17 +26,9 @@ __all__ = ["check_cells", "uses_pretrained_weights"]
 EXAMPLES = 2  # cells named in the message; the rest are counted
 
 
-# The bundled strategies that start from pretrained weights, unless their ``init`` parameter says ``random``. A plugin
-# may declare it itself (``uses_pretrained = True``); for the others nothing is known before they run, and nothing is
-# checked (``from-scratch`` and the test plugins build no pretrained model).
-PRETRAINED = frozenset({"feature-extraction", "partial-freeze", "full-fine-tune", "l2-sp", "lp-ft", "zero-shot",
-                        "source-only", "source-then-target", "dann", "multi-task"})
-
-
 def uses_pretrained_weights(cell: Cell) -> bool:
     """Whether the cell starts from the backbone's pretrained weights."""
-    declared = getattr(registry.get("strategy", cell.strategy), "uses_pretrained", None)
-    if not (declared if declared is not None else cell.strategy in PRETRAINED):
+    if not getattr(registry.get("strategy", cell.strategy), "uses_pretrained", False):
         return False
     return cell.params.get("init", "pretrained") != "random"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import uuid
 
 import numpy as np
 import pytest
@@ -118,9 +119,10 @@ def test_token_encodings_are_cached_on_disk():
         calls.append(1)
         return (torch.arange(6).view(2, 3),)
 
-    first = cached_encoding("test-key", ["a", "b"], compute)
-    second = cached_encoding("test-key", ["a", "b"], compute)
-    cached_encoding("test-key", ["a", "c"], compute)  # other texts: another entry
+    key = f"test-key-{uuid.uuid4().hex}"  # fresh: TRANSFERBENCH_TEST_CACHE may hold an entry from an earlier session
+    first = cached_encoding(key, ["a", "b"], compute)
+    second = cached_encoding(key, ["a", "b"], compute)
+    cached_encoding(key, ["a", "c"], compute)  # other texts: another entry
     assert len(calls) == 2 and torch.equal(first[0], second[0])
 
 
