@@ -15,9 +15,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bench.results import seedstats as stats
-from report.figures import Plot, _margins, _style, _to_data_uri, strategy_colors
+from report.figkit import Plot, margins, strategy_colors, style, to_data_uri
+from report.vocabulary import BASELINE
 
-BASELINE = "from-scratch"
 
 
 def transfer_gain_by_depth(frame: pd.DataFrame) -> pd.DataFrame:
@@ -53,7 +53,7 @@ def gain_vs_depth_plot(frame: pd.DataFrame) -> list[Plot]:
         fractions = sorted(rows["fraction"].unique())
         strategies = sorted(rows["strategy"].unique())
         colors = strategy_colors(strategies)
-        with _style():
+        with style():
             fig = Figure(figsize=(3.2 * len(fractions) + 0.8, 3.2))
             axes = fig.subplots(1, len(fractions), sharey=True, squeeze=False)[0]
             for ax, fraction in zip(axes, fractions):
@@ -73,8 +73,8 @@ def gain_vs_depth_plot(frame: pd.DataFrame) -> list[Plot]:
             axes[0].set_ylabel("gain over from-scratch")
             axes[-1].legend(fontsize=8, loc="best")
             fig.suptitle(f"{task}: transfer gain vs depth")
-            _margins(fig, top=0.7)
-            src = _to_data_uri(fig)
+            margins(fig, top=0.7)
+            src = to_data_uri(fig)
         best = rows.loc[rows["gain"].idxmax()]
         depths = ", ".join(str(d) for d in sorted(rows["depth"].unique()))
         ci = "" if math.isnan(best["low"]) else f" [{best['low']:+.3f}, {best['high']:+.3f}]"

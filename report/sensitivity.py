@@ -15,10 +15,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from report import figures
-from report.budget import SEARCH, parameter_frame
-from report.figures import LEGEND_IN, Plot, _figure_legend, _fmt, _margins, _plain_log_x, _style, _title, _to_data_uri
-from report.tables import strategy_sort_key
+from report.budget import parameter_frame
+from report.figkit import (LEGEND_IN, Plot, figure_legend, fmt_score, margins, plain_log_x, strategy_colors, style,
+                           to_data_uri, wrap_title)
+from report.vocabulary import SEARCH, strategy_sort_key
 
 SCORE = "val_accuracy"
 LOG_SPAN = 10.0  # more than a decade between the smallest and largest value: log axis
@@ -76,7 +76,7 @@ def _panel(ax, rows: pd.DataFrame, name: str, colors: dict) -> str:
             ax.plot(line["x"], line[SCORE], color=colors[strategy], linewidth=1, label=strategy)
         if log:  # ticks at the powers of ten: the tried values may crowd (1e-3, 2e-3, 3e-3)
             low, high = math.floor(math.log10(positive.min())), math.ceil(math.log10(positive.max()))
-            _plain_log_x(ax, [10.0**k for k in range(low, high + 1)])
+            plain_log_x(ax, [10.0**k for k in range(low, high + 1)])
         ax.set_xlabel(f"{name}{' (log scale)' if log else ''}")
     else:
         data = rows.assign(x=rows[column].map(str))
@@ -85,9 +85,9 @@ def _panel(ax, rows: pd.DataFrame, name: str, colors: dict) -> str:
         for strategy in hue_order:  # legend entries, drawn nowhere
             ax.plot([], [], color=colors[strategy], label=strategy)
         ax.set_xlabel(name)
-    ax.set(ylabel="val accuracy", title=_title(name, 3.6))
+    ax.set(ylabel="val accuracy", title=wrap_title(name, 3.6))
     best = rows.loc[rows.groupby("strategy")[SCORE].idxmax()]
-    return f"{name}: " + ", ".join(f"{r.strategy} best at {r[column]} ({_fmt(r[SCORE])})"
+    return f"{name}: " + ", ".join(f"{r.strategy} best at {r[column]} ({fmt_score(r[SCORE])})"
                                    for _, r in best.iterrows())
 
 
@@ -104,9 +104,9 @@ def sensitivity_plots(frame: pd.DataFrame, colors: dict | None = None) -> list[P
     rows, names = searched(frame)
     if not names:
         return []
-    colors = colors or figures.strategy_colors(list(frame["strategy"]))
+    colors = colors or strategy_colors(list(frame["strategy"]))
     plots = []
-    with _style():
+    with style():
         for task, block in rows.groupby("task", sort=True):
             panels = [n for n in names if block[f"p_{n}"].notna().any()]
             if not panels:
@@ -117,17 +117,17 @@ def sensitivity_plots(frame: pd.DataFrame, colors: dict | None = None) -> list[P
             parts = [_panel(ax, block, name, colors) for ax, name in zip(axes, panels)]
             for ax in axes[len(panels):]:
                 ax.set_visible(False)
-            _figure_legend(fig, axes)
+            figure_legend(fig, axes)
             width = fig.get_size_inches()[0]
-            fig.suptitle(_title(f"{task}: validation accuracy of each search trial vs its hyperparameters",
+            fig.suptitle(wrap_title(f"{task}: validation accuracy of each search trial vs its hyperparameters",
                                 width - LEGEND_IN))
-            _margins(fig, right=LEGEND_IN, top=0.85, hspace=0.8, wspace=0.35)
+            margins(fig, right=LEGEND_IN, top=0.85, hspace=0.8, wspace=0.35)
             trials = len(block)
             alt = (f"Hyperparameter sensitivity for task {task}: validation accuracy of {trials} search trials "
                    f"against {', '.join(panels)}, one panel per hyperparameter, a point per trial and a line "
                    f"through the mean at each value, colour by strategy; log x axis where the values span more "
                    f"than a decade. {'; '.join(parts)}.")
-            plots.append(Plot("sensitivity", f"Hyperparameter sensitivity — {task}", alt, _to_data_uri(fig)))
+            plots.append(Plot("sensitivity", f"Hyperparameter sensitivity — {task}", alt, to_data_uri(fig)))
     return plots
 
 

@@ -33,7 +33,8 @@ from scipy import stats as sps
 from bench.results import seedstats as stats
 from bench.results import uncertainty
 from bench.results.seedstats import holm  # noqa: F401 - one Holm for the gate and the report
-from report.tables import Predictions, _nan_free, is_final, strategy_cells, strategy_sort_key
+from report.metrics import _nan_free, strategy_cells
+from report.vocabulary import Predictions, is_final, strategy_sort_key
 
 ALPHA = 0.05
 MIN_BLOCKS = 3  # Friedman over fewer groups has (almost) no power and its chi-square approximation is meaningless
@@ -400,7 +401,7 @@ def cd_figure(verdict: Verdict):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from report.figures import strategy_colors
+    from report.figkit import strategy_colors
 
     tested = [t for t in verdict.friedman.values() if t.tested]
     if not tested:
