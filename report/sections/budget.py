@@ -10,7 +10,7 @@ from report.cells import Cell, Table, count, sort_key, seconds
 
 
 def html_tables(table: pd.DataFrame) -> list:
-    """One ``report.html.Table`` per task for the page's Budget section."""
+    """One ``report.cells.Table`` per task for the page's Budget section."""
 
     headers = [("backbone", ""), ("strategy", ""), ("fraction", "fraction of training labels"),
                ("search trials", "hyperparameter trials run (runs of them, when a trial ran on several seeds)"),
