@@ -15,9 +15,9 @@ import jinja2
 import pandas as pd
 
 from bench.results import seedstats as stats
-from report import depth, figures, sensitivity, tables
+from report import tables
 from report.figkit import strategy_colors
-from report.sections import budget, domain, estimates, perexample, verdict
+from report.sections import budget, domain, estimates, figures, perexample, sensitivity, verdict
 from report.sections.results import leaderboard_table, pretraining_table, status_table, transfer_table
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -44,7 +44,7 @@ def context(data: tables.ReportTables, meta: dict[str, Any] | None = None) -> di
         "transfer": [transfer_table(t, metrics[metrics["task"] == t]) for t in sorted(set(metrics["task"]))],
         "has_baseline": bool((norm["strategy"] == tables.BASELINE).any()),
         "missing_baseline": [f"{r.task} · {r.backbone} · fraction {r.fraction:g}" for r in missing.itertuples()],
-        "figures": figures.all_figures(norm, board, data.curves) + depth.gain_vs_depth_plot(norm),
+        "figures": figures.all_figures(norm, board, data.curves) + figures.gain_vs_depth_plot(data.depth),
         "pretraining": pretraining_table(meta.get("pretraining") or []),
         "domain": domain.html_tables(data.domain),
         "errors": status_table("Failed cells", data.errors),

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from report.depth import gain_vs_depth_plot, transfer_gain_by_depth
+from report.depth import transfer_gain_by_depth
+from report.sections.figures import gain_vs_depth_plot
 
 
 def rows() -> pd.DataFrame:
@@ -39,13 +40,13 @@ def test_gain_is_strategy_minus_from_scratch_per_depth_and_fraction():
 
 
 def test_plot_draws_one_figure_per_task_without_torch():
-    plots = gain_vs_depth_plot(rows())
+    plots = gain_vs_depth_plot(transfer_gain_by_depth(rows()))
     assert len(plots) == 1 and plots[0].src.startswith("data:image/png;base64,")
     assert "full-fine-tune at depth 10" in plots[0].alt
 
 
 def test_no_depth_column_means_no_figure():
-    assert gain_vs_depth_plot(rows().drop(columns="depth")) == []
+    assert gain_vs_depth_plot(transfer_gain_by_depth(rows().drop(columns="depth"))) == []
 
 
 def test_report_shows_which_source_each_backbone_has(tmp_path):

@@ -1,4 +1,5 @@
-"""The report's figures, drawn with matplotlib/seaborn and embedded as base64 PNG data URIs.
+"""The figures of the results section (learning curves, score vs fraction, Pareto front, heatmap, gain vs depth),
+embedded as base64 PNG data URIs.
 
 Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot): no global backend switch for whoever
 imports the report (a notebook keeps its inline backend), and no figure registry to leak memory in a long run.
@@ -16,7 +17,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from bench.results import seedstats as stats
-from report.figkit import (  # noqa: F401 - Plot and strategy_colors re-exported for callers of report.figures
+from report.figkit import (  # noqa: F401 - strategy_colors re-exported
     LEGEND_IN, Plot, curve_fractions, figure_legend, fmt_score, margins, plain_log_x, strategy_colors, style,
     to_data_uri, wrap_title)
 from report.vocabulary import strategy_sort_key
@@ -184,3 +185,41 @@ def all_figures(frame: pd.DataFrame, board: pd.DataFrame, curves: pd.DataFrame) 
         return [*heatmap(board), *fraction_plot(board, colors), *pareto_plot(board, colors),
                 *learning_curves(frame, curves, colors)]
 
+
+def gain_vs_depth_plot(gains: pd.DataFrame) -> list[Plot]:
+    """One figure per task of ``report.depth.transfer_gain_by_depth``'s table: transfer gain (strategy −
+    from-scratch) against depth, a panel per label fraction."""
+    plots = []
+    for task, rows in gains.groupby("task"):
+        fractions = sorted(rows["fraction"].unique())
+        strategies = sorted(rows["strategy"].unique())
+        colors = strategy_colors(strategies)
+        with style():
+            fig = Figure(figsize=(3.2 * len(fractions) + 0.8, 3.2))
+            axes = fig.subplots(1, len(fractions), sharey=True, squeeze=False)[0]
+            for ax, fraction in zip(axes, fractions):
+                at = rows[rows["fraction"] == fraction]
+                for strategy in strategies:
+                    s = at[at["strategy"] == strategy].sort_values("depth")
+                    if s.empty:
+                        continue
+                    yerr = np.vstack([s["gain"] - s["low"], s["high"] - s["gain"]])
+                    yerr = None if np.isnan(yerr).all() else np.nan_to_num(yerr)
+                    ax.errorbar(s["depth"], s["gain"], yerr=yerr, marker="o", capsize=3, label=strategy,
+                                color=colors[strategy])
+                ax.axhline(0.0, color="0.5", lw=0.8, ls="--")
+                ax.set_title(f"fraction {fraction:g}")
+                ax.set_xlabel("depth")
+                ax.set_xticks(sorted(rows["depth"].unique()))
+            axes[0].set_ylabel("gain over from-scratch")
+            axes[-1].legend(fontsize=8, loc="best")
+            fig.suptitle(f"{task}: transfer gain vs depth")
+            margins(fig, top=0.7)
+            src = to_data_uri(fig)
+        best = rows.loc[rows["gain"].idxmax()]
+        depths = ", ".join(str(d) for d in sorted(rows["depth"].unique()))
+        ci = "" if math.isnan(best["low"]) else f" [{best['low']:+.3f}, {best['high']:+.3f}]"
+        alt = (f"Transfer gain over from-scratch on {task} against depth ({depths}); largest: {best['strategy']} "
+               f"at depth {best['depth']}, fraction {best['fraction']:g}: {best['gain']:+.3f}{ci}")
+        plots.append(Plot("transfer", f"Transfer gain vs depth — {task}", alt, src))
+    return plots
