@@ -65,3 +65,11 @@ def test_report_shows_which_source_each_backbone_has(tmp_path):
     page = report.build_report(tmp_path).read_text(encoding="utf-8")
     assert '<section id="pretraining">' in page and "0.9712" in page and ">mnist<" in page
     assert "&lt;b&gt;resnet18-mnist&lt;/b&gt;" in page and "<b>resnet18-mnist</b>" not in page
+
+
+def test_the_table_is_computed_once_and_exported():
+    """report.tables.compute holds it (the page draws from there) and exports it as CSV."""
+    from report import tables
+
+    data = tables.compute(rows())
+    assert len(data.exports()["transfer_gain_by_depth"]) > 0

@@ -50,3 +50,11 @@ def test_domain_section_is_escaped_in_the_page():
     rows["source_task"] = "<script>x</script>"
     page = render_html(rows)
     assert '<section id="domain">' in page and "&lt;script&gt;x&lt;/script&gt;" in page
+
+
+def test_the_table_is_computed_once_and_exported():
+    """report.tables.compute holds it (the page draws from there) and exports it as CSV."""
+    from report import tables
+
+    data = tables.compute(_rows())
+    assert len(data.exports()["domain"]) > 0
