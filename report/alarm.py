@@ -28,8 +28,7 @@ import numpy as np
 import pandas as pd
 
 from bench.results.roles import FINAL, is_role
-from report.budget import SEARCH
-from report.tables import GROUP, strategy_sort_key
+from report.vocabulary import GROUP, SEARCH, strategy_sort_key
 
 Z = 3.0
 FLOOR = 0.05

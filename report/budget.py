@@ -20,9 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from report.tables import FINAL, GROUP, is_final, strategy_sort_key
+from report.vocabulary import FINAL, GROUP, SEARCH, is_final, strategy_sort_key
 
-SEARCH = "search"
 NOT_SEARCHED = "not searched (no tunable hyperparameters)"
 SINGLE = "single configuration"
 COLUMNS = ["task", "backbone", "strategy", "fraction", "search_trials", "search_runs", "final_runs",
@@ -144,39 +143,3 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
     key = table["strategy"].map(strategy_sort_key)
     return (table.assign(_k=key).sort_values(["task", "backbone", "fraction", "_k"], kind="stable")
             .drop(columns="_k").reset_index(drop=True))
-
-
-def html_tables(table: pd.DataFrame) -> list:
-    """One ``report.html.Table`` per task for the page's Budget section."""
-    from report.html import Cell, Table, _key, count, seconds  # html builds the page from this module's table
-
-    headers = [("backbone", ""), ("strategy", ""), ("fraction", "fraction of training labels"),
-               ("search trials", "hyperparameter trials run (runs of them, when a trial ran on several seeds)"),
-               ("search steps", "optimizer steps trained by the search trials (epochs when steps are unknown)"),
-               ("final steps", "optimizer steps trained by the final runs (every seed)"),
-               ("search time", "wall time of the search trials"), ("final time", "wall time of the final runs"),
-               ("total time", "search + final wall time")]
-
-    def steps_cell(steps: float, epochs: float, source: str) -> Cell:
-        if source == "epochs" or not math.isfinite(steps):
-            return Cell(f"{count(epochs)} epochs", _key(epochs), "steps unknown")
-        return Cell(count(steps), _key(steps), "inferred: epochs × steps/epoch" if source == "inferred" else "")
-
-    out = []
-    for task in sorted(set(table["task"])):
-        rows = []
-        for r in table[table["task"] == task].itertuples():
-            trials = Cell(str(r.search_trials), str(r.search_trials),
-                          f"{r.search_runs} runs" if r.search_runs != r.search_trials else "")
-            search_steps = steps_cell(r.search_steps, r.search_epochs, r.steps_source)
-            if r.note:
-                trials, search_steps = Cell(r.note, "0", cls="msg"), Cell("—", "0")
-            rows.append([
-                Cell(r.backbone, r.backbone), Cell(r.strategy, r.strategy), Cell(f"{r.fraction:g}", _key(r.fraction)),
-                trials, search_steps, steps_cell(r.final_steps, r.final_epochs, r.steps_source),
-                Cell(seconds(r.search_wall_time_s), _key(r.search_wall_time_s)),
-                Cell(seconds(r.final_wall_time_s), _key(r.final_wall_time_s), f"{r.final_runs} runs"),
-                Cell(seconds(r.total_wall_time_s), _key(r.total_wall_time_s)),
-            ])
-        out.append(Table(f"Budget — {task}", headers, rows))
-    return out

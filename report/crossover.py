@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from report.tables import strategy_sort_key
+from report.vocabulary import strategy_sort_key
 from report.verdict import Verdict, fraction_label
 
 PROBE = "feature-extraction"

@@ -8,16 +8,12 @@ gain against depth, one line per strategy, a zero line for "no transfer gain".
 
 from __future__ import annotations
 
-import math
 
-import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from bench.results import seedstats as stats
-from report.figures import Plot, _margins, _style, _to_data_uri, strategy_colors
+from report.vocabulary import BASELINE
 
-BASELINE = "from-scratch"
 
 
 def transfer_gain_by_depth(frame: pd.DataFrame) -> pd.DataFrame:
@@ -43,42 +39,3 @@ def transfer_gain_by_depth(frame: pd.DataFrame) -> pd.DataFrame:
                 d = stats.welch_difference(rows["score"], base)
                 out.append([task, strategy, float(fraction), int(depth), backbone, d.diff, d.low, d.high, d.n_a])
     return pd.DataFrame(out, columns=cols).sort_values(["task", "fraction", "strategy", "depth"], ignore_index=True)
-
-
-def gain_vs_depth_plot(frame: pd.DataFrame) -> list[Plot]:
-    """One figure per task: transfer gain (strategy − from-scratch) against depth, a panel per label fraction."""
-    gains = transfer_gain_by_depth(frame)
-    plots = []
-    for task, rows in gains.groupby("task"):
-        fractions = sorted(rows["fraction"].unique())
-        strategies = sorted(rows["strategy"].unique())
-        colors = strategy_colors(strategies)
-        with _style():
-            fig = Figure(figsize=(3.2 * len(fractions) + 0.8, 3.2))
-            axes = fig.subplots(1, len(fractions), sharey=True, squeeze=False)[0]
-            for ax, fraction in zip(axes, fractions):
-                at = rows[rows["fraction"] == fraction]
-                for strategy in strategies:
-                    s = at[at["strategy"] == strategy].sort_values("depth")
-                    if s.empty:
-                        continue
-                    yerr = np.vstack([s["gain"] - s["low"], s["high"] - s["gain"]])
-                    yerr = None if np.isnan(yerr).all() else np.nan_to_num(yerr)
-                    ax.errorbar(s["depth"], s["gain"], yerr=yerr, marker="o", capsize=3, label=strategy,
-                                color=colors[strategy])
-                ax.axhline(0.0, color="0.5", lw=0.8, ls="--")
-                ax.set_title(f"fraction {fraction:g}")
-                ax.set_xlabel("depth")
-                ax.set_xticks(sorted(rows["depth"].unique()))
-            axes[0].set_ylabel("gain over from-scratch")
-            axes[-1].legend(fontsize=8, loc="best")
-            fig.suptitle(f"{task}: transfer gain vs depth")
-            _margins(fig, top=0.7)
-            src = _to_data_uri(fig)
-        best = rows.loc[rows["gain"].idxmax()]
-        depths = ", ".join(str(d) for d in sorted(rows["depth"].unique()))
-        ci = "" if math.isnan(best["low"]) else f" [{best['low']:+.3f}, {best['high']:+.3f}]"
-        alt = (f"Transfer gain over from-scratch on {task} against depth ({depths}); largest: {best['strategy']} "
-               f"at depth {best['depth']}, fraction {best['fraction']:g}: {best['gain']:+.3f}{ci}")
-        plots.append(Plot("transfer", f"Transfer gain vs depth — {task}", alt, src))
-    return plots

@@ -15,9 +15,9 @@ import math
 import pandas as pd
 
 from bench.results import seedstats as stats
+from report.vocabulary import BASELINE, final_only
 
 ANCHOR = "source-only"
-REFERENCE = "from-scratch"
 COLUMNS = ["task", "source_task", "backbone", "fraction", "method", "n", "mean", "low", "high", "gain", "gain_low",
            "gain_high"]
 
@@ -39,14 +39,13 @@ def domain_table(frame: pd.DataFrame) -> pd.DataFrame:
     if "source_task" not in frame.columns or frame["source_task"].isna().all():
         return pd.DataFrame(columns=COLUMNS)
     ok = frame[frame["status"] == "ok"].copy()
-    if "role" in ok.columns:  # hyperparameter-search trials are not results
-        ok = ok[ok["role"].isna() | (ok["role"] == "final")]
+    ok = final_only(ok)  # hyperparameter-search trials are not results
     metric = ok.get("main_metric", pd.Series("accuracy", index=ok.index)).fillna("accuracy")
     ok["score"] = [row[m] for (_, row), m in zip(ok.iterrows(), metric)]
     ok["method"] = [_method(row) for _, row in ok.iterrows()]
     out = []
     for (task, source, backbone), group in ok[ok["source_task"].notna()].groupby(["task", "source_task", "backbone"]):
-        reference = ok[(ok["task"] == task) & (ok["backbone"] == backbone) & (ok["strategy"] == REFERENCE)]
+        reference = ok[(ok["task"] == task) & (ok["backbone"] == backbone) & (ok["strategy"] == BASELINE)]
         rows = pd.concat([group, reference])
         anchor_any = group.loc[group["method"] == ANCHOR, "score"]
         for fraction, at in rows.groupby("fraction"):
@@ -61,32 +60,3 @@ def domain_table(frame: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(out, columns=COLUMNS)
     return table.sort_values(["task", "source_task", "backbone", "fraction", "mean"],
                              ascending=[True, True, True, True, False], ignore_index=True)
-
-
-def _pct(mean: float, low: float, high: float) -> str:
-    if not math.isfinite(mean):
-        return ""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return f"{100 * mean:.1f}"
-    return f"{100 * mean:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
-
-
-def html_tables(frame: pd.DataFrame) -> list:
-    """One report table per source → target × backbone (empty when no row has a source); the page escapes them."""
-    from report.html import Cell, Table  # here, not at the top: report.html builds the page from these tables
-
-    table = domain_table(frame)
-    out = []
-    headers = [("fraction", "share of the target's training labels"), ("method", ""), ("n", "seeds"),
-               ("score", "main metric on the target's test split, % (mean over seeds [95 % CI])"),
-               ("gain vs source-only", "points, with a Welch 95 % interval")]
-    for (task, source, backbone), rows in table.groupby(["task", "source_task", "backbone"]):
-        body = []
-        for _, r in rows.iterrows():
-            gain = "" if not math.isfinite(r["gain"]) else (
-                f"{100 * r['gain']:+.1f}" + (f" [{100 * r['gain_low']:+.1f}, {100 * r['gain_high']:+.1f}]"
-                                             if math.isfinite(r["gain_low"]) else ""))
-            body.append([Cell(f"{r['fraction']:g}"), Cell(str(r["method"])), Cell(str(r["n"])),
-                         Cell(_pct(r["mean"], r["low"], r["high"])), Cell(gain)])
-        out.append(Table(f"{source} → {task} ({backbone})", headers, body))
-    return out

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bench.results.roles import final_only
+from report.vocabulary import ESTIMATE, final_only
 
-ROLE = "estimate"
+ROLE = ESTIMATE  # the role of estimate rows (report.vocabulary)
 ESTIMATORS = {"logme": "LogME", "h_score": "H-score", "nce": "NCE", "leep": "LEEP"}
 TRAINED = ("feature-extraction", "full-fine-tune")  # the strategies whose accuracy a pretrained model predicts
 MIN_BACKBONES = 3

@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix
 
 from bench.results.predictions import CellPredictions, read_many
-from report.tables import GROUP, strategy_sort_key
+from report.vocabulary import GROUP, strategy_sort_key
 
 ECE_BINS = 15  # Guo et al. 2017 use 15 equal-width bins
 TOP_PAIRS = 5  # confused pairs listed per strategy when a task has too many classes for a readable heatmap

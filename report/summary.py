@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from report.tables import Predictions
+from report.vocabulary import Predictions
 from report.verdict import Verdict, compute_verdict, fraction_label
 
 

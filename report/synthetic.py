@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.results.roles import FINAL
+
 # strategy: (accuracy after epoch 1, asymptote at full labels, learning rate of the curve, seconds per epoch,
 #            trainable parameters)
 PROFILES = {
@@ -152,7 +154,7 @@ def predicted_sweep(accuracy: dict[str, float], *, groups: int = 20, seeds: dict
                         correct[redo] = rng.random(int(redo.sum())) < rate
                     cell = _cell_predictions(correct, y, classes, rng)
                     r = row(f"task-{g}", "backbone-0", strategy, seed, fraction, rng=rng)
-                    r.update(role="final", n_test=n_test, accuracy=float(correct.mean()),
+                    r.update(role=FINAL, n_test=n_test, accuracy=float(correct.mean()),
                              macro_f1=macro_f1(y, cell.test.pred))
                     rows.append(r)
                     preds[r["cell"]] = cell

@@ -33,7 +33,8 @@ from scipy import stats as sps
 from bench.results import seedstats as stats
 from bench.results import uncertainty
 from bench.results.seedstats import holm  # noqa: F401 - one Holm for the gate and the report
-from report.tables import Predictions, _nan_free, is_final, strategy_cells, strategy_sort_key
+from report.metrics import _nan_free, strategy_cells
+from report.vocabulary import Predictions, is_final, strategy_sort_key
 
 ALPHA = 0.05
 MIN_BLOCKS = 3  # Friedman over fewer groups has (almost) no power and its chi-square approximation is meaningless
@@ -225,10 +226,6 @@ def beat_probabilities(groups: list[GroupVerdict]) -> pd.DataFrame:
     return table
 
 
-def _at(frame: pd.DataFrame, column: str, value: float) -> pd.Series:
-    return frame[column].isna() if isinstance(value, float) and math.isnan(value) else frame[column] == value
-
-
 def _block_matrix(groups: list[GroupVerdict]) -> tuple[pd.DataFrame, list[str]]:
     """Groups × strategies of mean main metric, restricted to complete blocks.
 
@@ -389,47 +386,3 @@ def _rank_sentence(at: str, test: RankTest, winner: str) -> str:
     if clear:
         return line + f" and ranks significantly ahead of {', '.join(clear)} (Nemenyi)."
     return line + ", but no strategy ranks significantly behind it (Nemenyi)."
-
-
-def cd_figure(verdict: Verdict):
-    """A critical-difference diagram per tested fraction (scikit-posthocs), or None if nothing was tested.
-
-    Returns a ``matplotlib.figure.Figure`` on the Agg canvas; no pyplot state is touched (the axes are given).
-    """
-    import scikit_posthocs as sp
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from report.figures import strategy_colors
-
-    tested = [t for t in verdict.friedman.values() if t.tested]
-    if not tested:
-        return None
-    colors = strategy_colors([s for t in tested for s in t.strategies])
-    k = max(len(t.strategies) for t in tested)
-    fig = Figure(figsize=(8, (0.9 + 0.3 * k) * len(tested) + 0.3))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(len(tested), 1, squeeze=False)[:, 0]
-    for ax, test in zip(axes, tested):
-        sig = test.nemenyi if test.nemenyi is not None else pd.DataFrame(  # not significant: nothing differs
-            1.0, index=test.strategies, columns=test.strategies)
-        sp.critical_difference_diagram(test.mean_ranks, sig, cd=test.cd, alpha=ALPHA, ax=ax,
-                                       label_props={"fontsize": 8},
-                                       color_palette={s: colors[s] for s in test.mean_ranks.index})
-        ax.tick_params(labelsize=7)
-        ax.set_title(f"{fraction_label(test.fraction)}: {test.test} p = {test.p:.3g}, {test.blocks} groups",
-                     fontsize=9, pad=22)
-    fig.subplots_adjust(left=0.25, right=0.75, hspace=1.0, top=0.85)
-    return fig
-
-
-def cd_alt_text(verdict: Verdict) -> str:
-    """What the CD diagram shows, in words (for screen readers and the HTML source)."""
-    parts = []
-    for test in verdict.friedman.values():
-        if test.tested:
-            order = ", ".join(f"{s} {r:.2f}" for s, r in test.mean_ranks.sort_values().items())
-            parts.append(f"at {fraction_label(test.fraction)}: {order} (CD {test.cd:.2f}, {test.test} p "
-                         f"{test.p:.3g})")
-    return ("Critical-difference diagram: average rank of each strategy over the groups (1 = best), strategies "
-            "joined by a bar are not significantly different (Nemenyi). " + "; ".join(parts) + ".")

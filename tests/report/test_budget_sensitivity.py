@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 import report
-from report import budget, figures, sensitivity, tables, verdict
+from report import budget, sensitivity, tables, verdict
+from report.sections import figures
+from report.sections.sensitivity import sensitivity_plots
 from tests.helpers import fixtures_results as fx
 
 
@@ -111,7 +113,7 @@ def test_sensitivity_figure_with_search_rows():
     norm = tables.normalize(fx.frame(rows_with_search()))
     rows, names = sensitivity.searched(norm)
     assert names == ["lr"]  # weight_decay and batch_size did not vary
-    plots = sensitivity.sensitivity_plots(norm)
+    plots = sensitivity_plots(norm)
     assert len(plots) == 1 and plots[0].src.startswith("data:image/png;base64,")
     assert "lr" in plots[0].alt and "full-fine-tune best at 0.001 (0.600)" in plots[0].alt
     page = report.render_html(fx.frame(rows_with_search()))
@@ -121,13 +123,13 @@ def test_sensitivity_figure_with_search_rows():
 def test_sensitivity_figure_with_a_categorical_parameter():
     rows = [search_row("partial-freeze", t, 1e-3, 0.5 + 0.01 * t, p_freeze=name) for t, name in
             enumerate(["stem", "half", "all-but-head"])]
-    plots = sensitivity.sensitivity_plots(tables.normalize(fx.frame(rows)))
+    plots = sensitivity_plots(tables.normalize(fx.frame(rows)))
     assert len(plots) == 1 and "freeze" in plots[0].alt
 
 
 def test_sensitivity_figure_without_search_rows():
-    assert sensitivity.sensitivity_plots(tables.normalize(fx.frame(fx.issue_example(seeds=2)))) == []
-    assert sensitivity.sensitivity_plots(tables.normalize(fx.frame([]))) == []
+    assert sensitivity_plots(tables.normalize(fx.frame(fx.issue_example(seeds=2)))) == []
+    assert sensitivity_plots(tables.normalize(fx.frame([]))) == []
 
 
 # --- 4. epoch 0 ----------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from report.depth import gain_vs_depth_plot, transfer_gain_by_depth
+from report.depth import transfer_gain_by_depth
+from report.sections.figures import gain_vs_depth_plot
 
 
 def rows() -> pd.DataFrame:
@@ -39,13 +40,13 @@ def test_gain_is_strategy_minus_from_scratch_per_depth_and_fraction():
 
 
 def test_plot_draws_one_figure_per_task_without_torch():
-    plots = gain_vs_depth_plot(rows())
+    plots = gain_vs_depth_plot(transfer_gain_by_depth(rows()))
     assert len(plots) == 1 and plots[0].src.startswith("data:image/png;base64,")
     assert "full-fine-tune at depth 10" in plots[0].alt
 
 
 def test_no_depth_column_means_no_figure():
-    assert gain_vs_depth_plot(rows().drop(columns="depth")) == []
+    assert gain_vs_depth_plot(transfer_gain_by_depth(rows().drop(columns="depth"))) == []
 
 
 def test_report_shows_which_source_each_backbone_has(tmp_path):
@@ -64,3 +65,11 @@ def test_report_shows_which_source_each_backbone_has(tmp_path):
     page = report.build_report(tmp_path).read_text(encoding="utf-8")
     assert '<section id="pretraining">' in page and "0.9712" in page and ">mnist<" in page
     assert "&lt;b&gt;resnet18-mnist&lt;/b&gt;" in page and "<b>resnet18-mnist</b>" not in page
+
+
+def test_the_table_is_computed_once_and_exported():
+    """report.tables.compute holds it (the page draws from there) and exports it as CSV."""
+    from report import tables
+
+    data = tables.compute(rows())
+    assert len(data.exports()["transfer_gain_by_depth"]) > 0

@@ -7,7 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from report.domain import domain_table, html_tables
+from report.domain import domain_table
+from report.sections.domain import html_tables
 
 
 def _rows():
@@ -31,7 +32,7 @@ def test_gain_over_source_only_and_unsupervised_variant():
     assert table.loc["dann", "gain_low"] > 0  # clearly above the anchor
     assert table.loc["from-scratch", "gain"] < 0 and table.loc["source-only", "n"] == 3
     assert table.loc["dann (unsupervised)", "n"] == 1
-    (shown,) = html_tables(_rows())
+    (shown,) = html_tables(domain_table(_rows()))
     assert shown.caption.startswith("mnist → digits") and any(c.text.startswith("+19.0") for row in shown.rows
                                                                for c in row)
 
@@ -39,7 +40,7 @@ def test_gain_over_source_only_and_unsupervised_variant():
 def test_no_source_rows_no_section():
     rows = _rows()
     rows["source_task"] = None
-    assert domain_table(rows).empty and html_tables(rows) == []
+    assert domain_table(rows).empty and html_tables(domain_table(rows)) == []
 
 
 def test_domain_section_is_escaped_in_the_page():
@@ -49,3 +50,11 @@ def test_domain_section_is_escaped_in_the_page():
     rows["source_task"] = "<script>x</script>"
     page = render_html(rows)
     assert '<section id="domain">' in page and "&lt;script&gt;x&lt;/script&gt;" in page
+
+
+def test_the_table_is_computed_once_and_exported():
+    """report.tables.compute holds it (the page draws from there) and exports it as CSV."""
+    from report import tables
+
+    data = tables.compute(_rows())
+    assert len(data.exports()["domain"]) > 0

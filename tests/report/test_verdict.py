@@ -13,6 +13,7 @@ from rich.console import Console
 
 import report
 from report import summary, verdict
+from report.sections.verdict import cd_figure
 
 STRATEGIES = ("from-scratch", "feature-extraction", "partial-freeze", "full-fine-tune")
 
@@ -76,7 +77,7 @@ def test_fewer_than_three_groups_is_not_tested():
     test = v.friedman[0.1]
     assert not test.tested and "not enough groups to test" in test.reason and test.blocks == 2
     assert any("not enough groups to test" in s for s in v.sentences)
-    assert verdict.cd_figure(v) is None
+    assert cd_figure(v) is None
 
 
 def test_two_strategies_use_the_sign_test():

@@ -1,4 +1,5 @@
-"""The report's figures, drawn with matplotlib/seaborn and embedded as base64 PNG data URIs.
+"""The figures of the results section (learning curves, score vs fraction, Pareto front, heatmap, gain vs depth),
+embedded as base64 PNG data URIs.
 
 Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot): no global backend switch for whoever
 imports the report (a notebook keeps its inline backend), and no figure registry to leak memory in a long run.
@@ -8,112 +9,18 @@ for anyone reading the HTML source.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
-import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 
-import matplotlib
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from bench.results import seedstats as stats
-from report.tables import strategy_sort_key
-
-DPI = 80  # enough to read on screen; keeps a 1000-cell report a few MB
-
-
-@dataclass(frozen=True)
-class Plot:
-    """One embedded figure: ``src`` is a ``data:image/png;base64,...`` URI."""
-
-    section: str
-    title: str
-    alt: str
-    src: str
-
-
-@contextmanager
-def _style() -> Iterator[None]:
-    # parse_math off: a task or strategy called "a$b$" must print as text, not as (possibly invalid) TeX
-    with sns.axes_style("whitegrid"), matplotlib.rc_context({"text.parse_math": False, "font.size": 9}):
-        yield
-
-
-def _margins(fig: Figure, left: float = 0.7, right: float = 0.2, top: float = 0.55, bottom: float = 0.5,
-             wspace: float = 0.25, hspace: float = 0.55) -> None:
-    """Fixed margins in inches. tight_layout / bbox_inches="tight" each cost an extra full draw, which was most
-    of the render time of a 1000-cell report; our axis labels are short and known, so fixed space suffices."""
-    w, h = fig.get_size_inches()
-    fig.subplots_adjust(left=left / w, right=1 - right / w, top=1 - top / h, bottom=bottom / h, wspace=wspace,
-                        hspace=hspace)
-
-
-def _to_data_uri(fig: Figure, tight: bool = False) -> str:
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight" if tight else None, metadata={"Software": None})
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def strategy_colors(strategies: list[str]) -> dict[str, tuple]:
-    """A fixed colour per strategy across all figures (colour-blind safe palette)."""
-    names = sorted(set(strategies), key=strategy_sort_key)
-    palette = sns.color_palette("colorblind", max(len(names), 1))
-    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
-
-
-def _fmt(x: float) -> str:
-    return "n/a" if not math.isfinite(x) else f"{x:.3f}"
-
-
-def _plain_log_x(ax, ticks: list[float] | None = None) -> None:
-    """Log x scale with plain-number tick labels: the default labels are TeX, which parse_math=False would print
-    raw; listing the measured values (the label fractions) as ticks also reads better than powers of ten."""
-    ax.set_xscale("log")
-    if ticks is not None:
-        ax.xaxis.set_major_locator(FixedLocator(ticks))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-
-
-def _figure_legend(fig: Figure, axes) -> None:
-    """One legend for the whole figure, right of the panels, each label once."""
-    seen: dict[str, object] = {}
-    for ax in np.ravel(axes):
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            seen.setdefault(label, handle)
-    if seen:
-        fig.legend(list(seen.values()), list(seen), loc="center right", fontsize=7, frameon=False)
-
-
-def _title(text: str, width_in: float) -> str:
-    """Wrap a title to the figure width (task names are free text and may be long)."""
-    return textwrap.fill(text, max(int(width_in * 11), 30))
-
-
-LEGEND_IN = 2.3  # inches reserved right of the panels for the figure legend
-# Learning curves are drawn for at most this many label fractions per task/backbone (smallest, largest and
-# evenly spaced between): each panel costs ~0.1-0.2 s to draw on 2 cores, and the 1000-cell report must stay
-# within 30 s. Every fraction's curve is in the learning_curves CSV.
-MAX_CURVE_FRACTIONS = 3
-
-
-def curve_fractions(fractions: list[float], limit: int = MAX_CURVE_FRACTIONS) -> list[float]:
-    """The fractions whose learning curves are drawn: all if few, else the extremes and evenly spaced ones."""
-    fractions = sorted(fractions)
-    if len(fractions) <= limit:
-        return fractions
-    picks = np.linspace(0, len(fractions) - 1, limit).round().astype(int)
-    return [fractions[i] for i in sorted(set(picks))]
-
+from report.figkit import (  # noqa: F401 - strategy_colors re-exported
+    LEGEND_IN, Plot, curve_fractions, figure_legend, fmt_score, margins, plain_log_x, strategy_colors, style,
+    to_data_uri, wrap_title)
+from report.vocabulary import strategy_sort_key
 
 def learning_curves(frame: pd.DataFrame, curves: pd.DataFrame, colors: dict) -> list[Plot]:
     """Per task and backbone: validation accuracy vs epoch and vs wall time, a row of panels per fraction."""
@@ -138,7 +45,7 @@ def learning_curves(frame: pd.DataFrame, curves: pd.DataFrame, colors: dict) -> 
                     band = line["low"].notna()
                     ax.fill_between(line.loc[band, x], line.loc[band, "low"], line.loc[band, "high"],
                                     color=colors[strategy], alpha=0.2, linewidth=0)
-                finals.append(f"{strategy} at fraction {fraction:g} ends at {_fmt(line['mean'].iloc[-1])} "
+                finals.append(f"{strategy} at fraction {fraction:g} ends at {fmt_score(line['mean'].iloc[-1])} "
                               f"(n={line['n'].max()})")
             _zero_shot_lines(ok, task, backbone, fraction, row, colors)
             if (panel["epoch"] == 0).any():  # curves with the before-training point start the axis at 0
@@ -147,10 +54,10 @@ def learning_curves(frame: pd.DataFrame, curves: pd.DataFrame, colors: dict) -> 
             row[0].set(xlabel="epoch", ylabel="val accuracy", title=f"label fraction {fraction:g}")
             row[1].set(xlabel="wall time since cell start (s)", ylabel="val accuracy",
                        title=f"label fraction {fraction:g}")
-        _figure_legend(fig, axes)
+        figure_legend(fig, axes)
         width = fig.get_size_inches()[0]
-        fig.suptitle(_title(f"{task} · {backbone}: learning curves (mean, 95% CI over seeds)", width - LEGEND_IN))
-        _margins(fig, right=LEGEND_IN, top=0.85)
+        fig.suptitle(wrap_title(f"{task} · {backbone}: learning curves (mean, 95% CI over seeds)", width - LEGEND_IN))
+        margins(fig, right=LEGEND_IN, top=0.85)
         alt = (f"Learning curves for task {task} with backbone {backbone}: mean validation accuracy per epoch "
                f"(left) and against wall time (right), one line per strategy, shaded 95% confidence bands over "
                f"seeds, one row per label fraction. Final mean accuracy: {'; '.join(finals)}.")
@@ -158,7 +65,7 @@ def learning_curves(frame: pd.DataFrame, curves: pd.DataFrame, colors: dict) -> 
         if len(fractions) < len(all_fractions):
             title += (f" (label fractions {', '.join(f'{f:g}' for f in fractions)} of "
                       f"{len(all_fractions)}; all are in the learning-curves CSV)")
-        plots.append(Plot("curves", title, alt, _to_data_uri(fig)))
+        plots.append(Plot("curves", title, alt, to_data_uri(fig)))
     return plots
 
 
@@ -195,23 +102,23 @@ def fraction_plot(board: pd.DataFrame, colors: dict) -> list[Plot]:
                                  line["accuracy_ci_high"] - line["accuracy_mean"]])
                 ax.errorbar(line["fraction"], line["accuracy_mean"], yerr=np.nan_to_num(err), color=colors[strategy],
                             marker="o", markersize=3, capsize=2, label=strategy)
-                summary.append(f"{strategy} on {backbone} from {_fmt(line['accuracy_mean'].iloc[0])} at "
-                               f"{line['fraction'].iloc[0]:g} to {_fmt(line['accuracy_mean'].iloc[-1])} at "
+                summary.append(f"{strategy} on {backbone} from {fmt_score(line['accuracy_mean'].iloc[0])} at "
+                               f"{line['fraction'].iloc[0]:g} to {fmt_score(line['accuracy_mean'].iloc[-1])} at "
                                f"{line['fraction'].iloc[-1]:g}")
             fractions = sorted(block["fraction"].unique())
-            _plain_log_x(ax, fractions)
+            plain_log_x(ax, fractions)
             ax.set_xlim(fractions[0] / 1.5, fractions[-1] * 1.5)  # also gives a single fraction a non-empty range
-            ax.set(xlabel="label fraction (log scale)", ylabel="test accuracy", title=_title(backbone, 4))
+            ax.set(xlabel="label fraction (log scale)", ylabel="test accuracy", title=wrap_title(backbone, 4))
         for ax in axes[len(backbones):]:
             ax.set_visible(False)
-        _figure_legend(fig, axes)
+        figure_legend(fig, axes)
         width = fig.get_size_inches()[0]
-        fig.suptitle(_title(f"{task}: test accuracy vs label fraction (mean, 95% CI)", width - LEGEND_IN))
-        _margins(fig, right=LEGEND_IN, top=0.9, hspace=0.7)
+        fig.suptitle(wrap_title(f"{task}: test accuracy vs label fraction (mean, 95% CI)", width - LEGEND_IN))
+        margins(fig, right=LEGEND_IN, top=0.9, hspace=0.7)
         alt = (f"Test accuracy against the fraction of training labels used, log-scaled x axis, for task {task}; "
                f"one panel per backbone, one line per strategy with 95% confidence error bars. "
                f"{'; '.join(summary)}.")
-        plots.append(Plot("fraction", f"Accuracy vs label fraction — {task}", alt, _to_data_uri(fig)))
+        plots.append(Plot("fraction", f"Accuracy vs label fraction — {task}", alt, to_data_uri(fig)))
     return plots
 
 
@@ -231,17 +138,18 @@ def pareto_plot(board: pd.DataFrame, colors: dict) -> list[Plot]:
         ax.step(front["wall_time_s_mean"], front["accuracy_mean"], where="post", color="0.3", linewidth=1,
                 label="Pareto front")
         if (block["wall_time_s_mean"] > 0).all():
-            _plain_log_x(ax)
+            plain_log_x(ax)
         ax.set(xlabel="mean wall time per cell (s, log scale)", ylabel="test accuracy",
-               title=_title(f"{task}: accuracy vs cost (all fractions)", 6.5))
-        _figure_legend(fig, ax)
-        _margins(fig, right=LEGEND_IN + 0.8, top=0.6)
+               title=wrap_title(f"{task}: accuracy vs cost (all fractions)", 6.5))
+        figure_legend(fig, ax)
+        margins(fig, right=LEGEND_IN + 0.8, top=0.6)
         on_front = "; ".join(f"{r.strategy} · {r.backbone} at fraction {r.fraction:g} "
-                             f"({_fmt(r.accuracy_mean)} in {r.wall_time_s_mean:.1f} s)" for r in front.itertuples())
+                             f"({fmt_score(r.accuracy_mean)} in {r.wall_time_s_mean:.1f} s)"
+                             for r in front.itertuples())
         alt = (f"Scatter of mean test accuracy against mean wall time per cell for task {task}, colour by "
                f"strategy, marker by backbone, with the Pareto front (no other configuration is both faster and "
                f"more accurate). On the front: {on_front or 'none'}.")
-        plots.append(Plot("pareto", f"Accuracy vs wall time — {task}", alt, _to_data_uri(fig)))
+        plots.append(Plot("pareto", f"Accuracy vs wall time — {task}", alt, to_data_uri(fig)))
     return plots
 
 
@@ -261,19 +169,57 @@ def heatmap(board: pd.DataFrame) -> list[Plot]:
     sns.heatmap(grid, annot=True, fmt=".3f", cmap="viridis", vmin=0, vmax=1, ax=ax,
                 cbar_kws={"label": "test accuracy"}, linewidths=0.5)
     ax.set(xlabel="task", ylabel="strategy", title="Mean test accuracy at the largest label fraction")
-    best = "; ".join(f"{task}: {grid[task].idxmax()} ({_fmt(grid[task].max())})"
+    best = "; ".join(f"{task}: {grid[task].idxmax()} ({fmt_score(grid[task].max())})"
                      for task in grid.columns if grid[task].notna().any())
     alt = (f"Heat map of mean test accuracy, strategies as rows and tasks as columns, at each task's largest "
            f"label fraction, averaged over backbones and seeds; empty cells have no finished run. "
            f"Best strategy per task: {best}.")
     # one figure with free-length task names as tick labels: here the extra layout pass is cheap and needed
-    return [Plot("heatmap", "Strategy × task heat map", alt, _to_data_uri(fig, tight=True))]
+    return [Plot("heatmap", "Strategy × task heat map", alt, to_data_uri(fig, tight=True))]
 
 
 def all_figures(frame: pd.DataFrame, board: pd.DataFrame, curves: pd.DataFrame) -> list[Plot]:
     """Every figure of the report, in display order. ``frame`` must be ``tables.normalize``d."""
     colors = strategy_colors(list(frame["strategy"]))
-    with _style():
+    with style():
         return [*heatmap(board), *fraction_plot(board, colors), *pareto_plot(board, colors),
                 *learning_curves(frame, curves, colors)]
 
+
+def gain_vs_depth_plot(gains: pd.DataFrame) -> list[Plot]:
+    """One figure per task of ``report.depth.transfer_gain_by_depth``'s table: transfer gain (strategy −
+    from-scratch) against depth, a panel per label fraction."""
+    plots = []
+    for task, rows in gains.groupby("task"):
+        fractions = sorted(rows["fraction"].unique())
+        strategies = sorted(rows["strategy"].unique())
+        colors = strategy_colors(strategies)
+        with style():
+            fig = Figure(figsize=(3.2 * len(fractions) + 0.8, 3.2))
+            axes = fig.subplots(1, len(fractions), sharey=True, squeeze=False)[0]
+            for ax, fraction in zip(axes, fractions):
+                at = rows[rows["fraction"] == fraction]
+                for strategy in strategies:
+                    s = at[at["strategy"] == strategy].sort_values("depth")
+                    if s.empty:
+                        continue
+                    yerr = np.vstack([s["gain"] - s["low"], s["high"] - s["gain"]])
+                    yerr = None if np.isnan(yerr).all() else np.nan_to_num(yerr)
+                    ax.errorbar(s["depth"], s["gain"], yerr=yerr, marker="o", capsize=3, label=strategy,
+                                color=colors[strategy])
+                ax.axhline(0.0, color="0.5", lw=0.8, ls="--")
+                ax.set_title(f"fraction {fraction:g}")
+                ax.set_xlabel("depth")
+                ax.set_xticks(sorted(rows["depth"].unique()))
+            axes[0].set_ylabel("gain over from-scratch")
+            axes[-1].legend(fontsize=8, loc="best")
+            fig.suptitle(f"{task}: transfer gain vs depth")
+            margins(fig, top=0.7)
+            src = to_data_uri(fig)
+        best = rows.loc[rows["gain"].idxmax()]
+        depths = ", ".join(str(d) for d in sorted(rows["depth"].unique()))
+        ci = "" if math.isnan(best["low"]) else f" [{best['low']:+.3f}, {best['high']:+.3f}]"
+        alt = (f"Transfer gain over from-scratch on {task} against depth ({depths}); largest: {best['strategy']} "
+               f"at depth {best['depth']}, fraction {best['fraction']:g}: {best['gain']:+.3f}{ci}")
+        plots.append(Plot("transfer", f"Transfer gain vs depth — {task}", alt, src))
+    return plots

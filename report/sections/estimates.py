@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from report.estimates import ESTIMATORS, FEW_BACKBONES, MIN_BACKBONES, TRAINED, EstimateTables
-from report.html import Cell, Table, _key, num, seconds
+from report.cells import Cell, Table, sort_key, num, seconds
 
 _TIPS = {"logme": "LogME (You et al. 2021): log evidence of a Bayesian linear model on the features",
          "h_score": "H-score (Bao et al. 2019), Ledoit-Wolf shrunk: between-class vs total feature covariance",
@@ -33,11 +33,11 @@ def scores_table(task: str, scores: pd.DataFrame) -> Table:
     for r in scores.itertuples():
         sub = "random init: the lower anchor" if r.random_init else ""
         if r.status != "ok":
-            rows.append([Cell(r.backbone, r.backbone, sub), Cell(f"{r.fraction:g}", _key(r.fraction))]
+            rows.append([Cell(r.backbone, r.backbone, sub), Cell(f"{r.fraction:g}", sort_key(r.fraction))]
                         + [Cell("—") for _ in ESTIMATORS]
                         + [Cell("error", "", str(r.error or ""), "warn"), Cell("—")])
             continue
-        cells = [Cell(r.backbone, r.backbone, sub or (r.note or "")), Cell(f"{r.fraction:g}", _key(r.fraction))]
+        cells = [Cell(r.backbone, r.backbone, sub or (r.note or "")), Cell(f"{r.fraction:g}", sort_key(r.fraction))]
         for name in ESTIMATORS:
             value = getattr(r, name)
             if not (isinstance(value, float) and math.isfinite(value)):
@@ -47,11 +47,11 @@ def scores_table(task: str, scores: pd.DataFrame) -> Table:
             anchor = getattr(own, name) if own is not None and not r.random_init else np.nan
             below = math.isfinite(anchor) and value < anchor
             is_best = not r.random_init and np.isclose(value, best[name])
-            cells.append(Cell(num(value), _key(value), "below its random-init anchor" if below else "",
+            cells.append(Cell(num(value), sort_key(value), "below its random-init anchor" if below else "",
                               "neg" if below else "best" if is_best else "",
                               "best pretrained backbone for this task" if is_best else ""))
-        cells += [Cell(num(r.n_estimate_samples, 0), _key(r.n_estimate_samples)),
-                  Cell(seconds(r.wall_time_s), _key(r.wall_time_s))]
+        cells += [Cell(num(r.n_estimate_samples, 0), sort_key(r.n_estimate_samples)),
+                  Cell(seconds(r.wall_time_s), sort_key(r.wall_time_s))]
         rows.append(cells)
     return Table(f"Transferability estimates — {task}", headers, rows)
 
@@ -59,7 +59,7 @@ def scores_table(task: str, scores: pd.DataFrame) -> Table:
 def _tau_cell(value: float, note: str, p: float | None = None) -> Cell:
     if not math.isfinite(value):
         return Cell("—", "", note)
-    return Cell(num(value, 2), _key(value), f"p = {num(p)}" if p is not None and math.isfinite(p) else "")
+    return Cell(num(value, 2), sort_key(value), f"p = {num(p)}" if p is not None and math.isfinite(p) else "")
 
 
 def correlation_table(correlations: pd.DataFrame) -> Table:
@@ -70,7 +70,7 @@ def correlation_table(correlations: pd.DataFrame) -> Table:
                ("weighted τ", "scipy.stats.weightedtau: agreement among the top-ranked backbones weighs more")]
     rows = []
     for r in correlations.itertuples():
-        rows.append([Cell(r.task, r.task), Cell(r.strategy, r.strategy), Cell(f"{r.fraction:g}", _key(r.fraction)),
+        rows.append([Cell(r.task, r.task), Cell(r.strategy, r.strategy), Cell(f"{r.fraction:g}", sort_key(r.fraction)),
                      Cell(r.metric, r.metric), Cell(ESTIMATORS.get(r.estimator, r.estimator), r.estimator),
                      Cell(str(r.n_backbones), str(r.n_backbones), r.backbones),
                      _tau_cell(r.tau, r.note, r.tau_p), _tau_cell(r.weighted_tau, r.note)])

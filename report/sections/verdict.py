@@ -1,7 +1,7 @@
 """The verdict section of the HTML page: sentences, the per-group ranking, the average ranks, the probability of
 beating, the CD diagram; and the label-budget crossover section.
 
-Built from the same ``html.Table`` / ``figures.Plot`` pieces as the rest of the page, so the template prints it
+Built from the same ``html.Table`` / ``figkit.Plot`` pieces as the rest of the page, so the template prints it
 with its ``table`` macro and autoescaping (nothing is marked safe).
 """
 
@@ -11,11 +11,13 @@ import math
 from typing import Any
 
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-from report import crossover, figures
-from report.html import Cell, Table, _key, num
+from report import crossover, figkit
+from report.cells import Cell, Table, sort_key, num
 from report.tables import ReportTables
-from report.verdict import ALPHA, Verdict, cd_alt_text, cd_figure, compute_verdict, fraction_label
+from report.verdict import ALPHA, Verdict, compute_verdict, fraction_label
 
 
 def _verdict_cell(significant: bool | None, rank: int, status: str, p: float) -> Cell:
@@ -49,16 +51,16 @@ def ranking_table(verdict: Verdict) -> Table:
         for r in g.results:
             pairing = "paired" if g.paired else "unpaired"
             rows.append([Cell(g.task, g.task), Cell(g.backbone, g.backbone),
-                         Cell(f"{g.fraction:g}", _key(g.fraction)), Cell(str(r.rank), str(r.rank)),
+                         Cell(f"{g.fraction:g}", sort_key(g.fraction)), Cell(str(r.rank), str(r.rank)),
                          Cell(r.strategy, r.strategy),
-                         Cell(num(r.mean) + _interval(r.low, r.high), _key(r.mean), g.metric, title=r.method),
+                         Cell(num(r.mean) + _interval(r.low, r.high), sort_key(r.mean), g.metric, title=r.method),
                          Cell(r.n_label(), str(r.n), r.method),
                          Cell("" if r.rank == 1 else num(r.diff, signed=True) + _interval(r.diff_low, r.diff_high,
                                                                                           True),
-                              _key(r.diff), "" if r.rank == 1 or not math.isfinite(r.diff_low) else pairing),
+                              sort_key(r.diff), "" if r.rank == 1 or not math.isfinite(r.diff_low) else pairing),
                          _verdict_cell(r.significant, r.rank, g.status, r.p),
                          Cell(num(r.cost_ratio, 2) + "×" if math.isfinite(r.cost_ratio) else "—",
-                              _key(r.cost_ratio))])
+                              sort_key(r.cost_ratio))])
     return Table("Ranking per task · backbone · label fraction", headers, rows)
 
 
@@ -71,10 +73,10 @@ def ranks_table(verdict: Verdict) -> Table:
                                     for t in tests]
     rows = []
     for strategy, values in verdict.ranks.iterrows():
-        rows.append([Cell(str(strategy), str(strategy))] + [Cell(num(v, 2), _key(v)) for v in values])
-    rows.append([Cell("rank test p")] + [Cell(f"{t.p:.3g}" if t.tested else "not tested", _key(t.p),
+        rows.append([Cell(str(strategy), str(strategy))] + [Cell(num(v, 2), sort_key(v)) for v in values])
+    rows.append([Cell("rank test p")] + [Cell(f"{t.p:.3g}" if t.tested else "not tested", sort_key(t.p),
                                               t.test if t.tested else t.reason) for t in tests])
-    rows.append([Cell("critical difference")] + [Cell(num(t.cd, 2), _key(t.cd)) for t in tests])
+    rows.append([Cell("critical difference")] + [Cell(num(t.cd, 2), sort_key(t.cd)) for t in tests])
     return Table("Average rank over the complete groups (1 = best)", headers, rows)
 
 
@@ -86,7 +88,7 @@ def beats_tables(verdict: Verdict) -> list[Table]:
             continue
         headers = [("strategy", "")] + [(f"beats {c}", f"probability that the row strategy scores above {c}, "
                                          "averaged over the groups where both ran") for c in matrix.columns]
-        rows = [[Cell(str(a), str(a))] + [Cell(num(v, 2), _key(v)) for v in values]
+        rows = [[Cell(str(a), str(a))] + [Cell(num(v, 2), sort_key(v)) for v in values]
                 for a, values in matrix.iterrows()]
         tied = pd.Series([s for g in verdict.groups if g.fraction == fraction or (
             math.isnan(fraction) and math.isnan(g.fraction)) for s in g.tied]).value_counts()
@@ -100,15 +102,54 @@ def beats_tables(verdict: Verdict) -> list[Table]:
     return out
 
 
+def cd_figure(verdict: Verdict):
+    """A critical-difference diagram per tested fraction (scikit-posthocs), or None if nothing was tested.
+
+    Returns a ``matplotlib.figure.Figure`` on the Agg canvas; no pyplot state is touched (the axes are given).
+    """
+    import scikit_posthocs as sp  # imports pyplot: only load it when the diagram is drawn
+    tested = [t for t in verdict.friedman.values() if t.tested]
+    if not tested:
+        return None
+    colors = figkit.strategy_colors([s for t in tested for s in t.strategies])
+    k = max(len(t.strategies) for t in tested)
+    fig = Figure(figsize=(8, (0.9 + 0.3 * k) * len(tested) + 0.3))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(tested), 1, squeeze=False)[:, 0]
+    for ax, test in zip(axes, tested):
+        sig = test.nemenyi if test.nemenyi is not None else pd.DataFrame(  # not significant: nothing differs
+            1.0, index=test.strategies, columns=test.strategies)
+        sp.critical_difference_diagram(test.mean_ranks, sig, cd=test.cd, alpha=ALPHA, ax=ax,
+                                       label_props={"fontsize": 8},
+                                       color_palette={s: colors[s] for s in test.mean_ranks.index})
+        ax.tick_params(labelsize=7)
+        ax.set_title(f"{fraction_label(test.fraction)}: {test.test} p = {test.p:.3g}, {test.blocks} groups",
+                     fontsize=9, pad=22)
+    fig.subplots_adjust(left=0.25, right=0.75, hspace=1.0, top=0.85)
+    return fig
+
+
+def cd_alt_text(verdict: Verdict) -> str:
+    """What the CD diagram shows, in words (for screen readers and the HTML source)."""
+    parts = []
+    for test in verdict.friedman.values():
+        if test.tested:
+            order = ", ".join(f"{s} {r:.2f}" for s, r in test.mean_ranks.sort_values().items())
+            parts.append(f"at {fraction_label(test.fraction)}: {order} (CD {test.cd:.2f}, {test.test} p "
+                         f"{test.p:.3g})")
+    return ("Critical-difference diagram: average rank of each strategy over the groups (1 = best), strategies "
+            "joined by a bar are not significantly different (Nemenyi). " + "; ".join(parts) + ".")
+
+
 def section(frame: pd.DataFrame, verdict: Verdict | None = None) -> dict[str, Any]:
     """What the template's verdict section shows, from a (normalised) results frame or its computed verdict."""
     verdict = verdict if verdict is not None else compute_verdict(frame)
     plot = None
-    with figures._style():  # the report's look, and strategy names printed as text, never as TeX
+    with figkit.style():  # the report's look, and strategy names printed as text, never as TeX
         fig = cd_figure(verdict)
         if fig is not None:
-            plot = figures.Plot("verdict", "Critical-difference diagram of average ranks", cd_alt_text(verdict),
-                                figures._to_data_uri(fig))
+            plot = figkit.Plot("verdict", "Critical-difference diagram of average ranks", cd_alt_text(verdict),
+                                figkit.to_data_uri(fig))
     return {"sentences": verdict.sentences, "alpha": verdict.alpha, "ranking": ranking_table(verdict),
             "ranks": ranks_table(verdict) if len(verdict.ranks.columns) else None, "cd": plot,
             "beats": beats_tables(verdict)}
@@ -126,11 +167,11 @@ def crossover_section(data: ReportTables) -> dict[str, Any] | None:
                ("P(beats probe)", "bootstrap probability of scoring above the probe"),
                ("n", "seeds (strategy / probe) × test examples"), ("", "where the crossover starts")]
     rows = [[Cell(r.task, r.task), Cell(r.backbone, r.backbone), Cell(r.strategy, r.strategy),
-             Cell(f"{r.fraction:g}", _key(r.fraction)), Cell(num(r.mean), _key(r.mean)),
-             Cell(num(r.probe_mean), _key(r.probe_mean)),
-             Cell(num(r.diff, signed=True) + _interval(r.diff_low, r.diff_high, True), _key(r.diff),
+             Cell(f"{r.fraction:g}", sort_key(r.fraction)), Cell(num(r.mean), sort_key(r.mean)),
+             Cell(num(r.probe_mean), sort_key(r.probe_mean)),
+             Cell(num(r.diff, signed=True) + _interval(r.diff_low, r.diff_high, True), sort_key(r.diff),
                   "paired" if r.paired else "unpaired", "pos" if r.ahead else ""),
-             Cell(num(r.p), _key(r.p)), Cell(num(r.p_beats_probe, 2), _key(r.p_beats_probe)),
+             Cell(num(r.p), sort_key(r.p)), Cell(num(r.p_beats_probe, 2), sort_key(r.p_beats_probe)),
              Cell(f"{r.n}/{r.n_probe} × {r.n_test}" if r.n_test else f"{r.n}/{r.n_probe}", str(r.n)),
              Cell("crossover" if r.crossover else "", "1" if r.crossover else "0", cls="best" if r.crossover else "")]
             for r in table.itertuples()]

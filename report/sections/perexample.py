@@ -1,8 +1,8 @@
 """The HTML pieces of the per-example section (confusion, calibration) and of the search-vs-final alarm.
 
-Built from the same ``html.Table`` / ``figures.Plot`` pieces as the rest of the page: the template prints them with
+Built from the same ``html.Table`` / ``figkit.Plot`` pieces as the rest of the page: the template prints them with
 its ``table`` macro and autoescaping, so a class called ``<script>`` shows as text. Figures draw class and strategy
-names with ``text.parse_math`` off (``figures._style``), so they print as written.
+names with ``text.parse_math`` off (``figkit.style``), so they print as written.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from report import alarm, figures
-from report.html import Cell, Table, _key, num
+from report import alarm, figkit
+from report.cells import Cell, Table, sort_key, num
 from report.perexample import ECE_BINS, PerExample, top_confused
-from report.tables import strategy_sort_key
+from report.vocabulary import strategy_sort_key
 
 # Heat maps stay readable up to this many classes; tasks with more get a table of their most confused pairs.
 MAX_HEATMAP_CLASSES = 12
@@ -32,7 +32,7 @@ def _fraction(x: float) -> str:
     return f"{x:g}" if isinstance(x, (int, float)) and np.isfinite(x) else "—"
 
 
-def confusion_plots(per: PerExample) -> list[figures.Plot]:
+def confusion_plots(per: PerExample) -> list[figkit.Plot]:
     """Per task × backbone with few classes: row-normalised confusion matrices, one panel per strategy (columns)
     and label fraction (rows, the same subset the learning curves draw)."""
     plots = []
@@ -40,7 +40,7 @@ def confusion_plots(per: PerExample) -> list[figures.Plot]:
         k = int(block["true_index"].max()) + 1
         if k > MAX_HEATMAP_CLASSES:
             continue
-        fractions = figures.curve_fractions(sorted(block["fraction"].unique()))
+        fractions = figkit.curve_fractions(sorted(block["fraction"].unique()))
         strategies = sorted(block["strategy"].unique(), key=strategy_sort_key)
         fig = Figure(figsize=(PANEL_IN * len(strategies) + 1.2, PANEL_IN * len(fractions) + 1.0))
         axes = fig.subplots(len(fractions), len(strategies), squeeze=False)
@@ -72,14 +72,14 @@ def confusion_plots(per: PerExample) -> list[figures.Plot]:
         for ax in axes[-1]:
             ax.set_xlabel("predicted class", fontsize=7)
         width = fig.get_size_inches()[0]
-        fig.suptitle(figures._title(f"{task} · {backbone}: confusion (share of each true class, test, summed "
+        fig.suptitle(figkit.wrap_title(f"{task} · {backbone}: confusion (share of each true class, test, summed "
                                     "over seeds)", width))
-        figures._margins(fig, left=0.9, right=0.2, top=0.95, bottom=1.1, wspace=0.45, hspace=0.9)
+        figkit.margins(fig, left=0.9, right=0.2, top=0.95, bottom=1.1, wspace=0.45, hspace=0.9)
         alt = (f"Row-normalised confusion matrices for task {task} with backbone {backbone}, one panel per "
                f"strategy and label fraction, test predictions summed over seeds. Most confused pair per panel: "
                f"{'; '.join(worst) or 'none'}.")
-        plots.append(figures.Plot("confusion", f"Confusion matrices — {task} · {backbone}", alt,
-                                  figures._to_data_uri(fig)))
+        plots.append(figkit.Plot("confusion", f"Confusion matrices — {task} · {backbone}", alt,
+                                  figkit.to_data_uri(fig)))
     return plots
 
 
@@ -87,13 +87,13 @@ def _short(name: str, limit: int = 14) -> str:
     return name if len(name) <= limit else name[:limit - 1] + "…"
 
 
-def reliability_plots(per: PerExample, colors: dict) -> list[figures.Plot]:
+def reliability_plots(per: PerExample, colors: dict) -> list[figkit.Plot]:
     """Per task × backbone: reliability diagrams (accuracy against mean confidence per bin), one panel per label
     fraction, a line per strategy, the diagonal for perfect calibration."""
     plots = []
     for (task, backbone), block in per.reliability.groupby(["task", "backbone"], sort=True):
-        fractions = figures.curve_fractions(sorted(block["fraction"].unique()))
-        fig = Figure(figsize=(3.2 * len(fractions) + figures.LEGEND_IN, 3.4))
+        fractions = figkit.curve_fractions(sorted(block["fraction"].unique()))
+        fig = Figure(figsize=(3.2 * len(fractions) + figkit.LEGEND_IN, 3.4))
         axes = fig.subplots(1, len(fractions), squeeze=False)[0]
         summary = per.calibration[(per.calibration["task"] == task) & (per.calibration["backbone"] == backbone)]
         for ax, fraction in zip(axes, fractions):
@@ -108,20 +108,20 @@ def reliability_plots(per: PerExample, colors: dict) -> list[figures.Plot]:
                            color=colors[strategy], zorder=3)
             ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (max probability)", ylabel="accuracy",
                    title=f"label fraction {fraction:g}")
-        figures._figure_legend(fig, axes)
+        figkit.figure_legend(fig, axes)
         width = fig.get_size_inches()[0]
-        fig.suptitle(figures._title(f"{task} · {backbone}: reliability ({ECE_BINS} equal-width bins, test, pooled "
-                                    "over seeds)", width - figures.LEGEND_IN))
-        figures._margins(fig, right=figures.LEGEND_IN, top=0.75, bottom=0.55)
+        fig.suptitle(figkit.wrap_title(f"{task} · {backbone}: reliability ({ECE_BINS} equal-width bins, test, pooled "
+                                    "over seeds)", width - figkit.LEGEND_IN))
+        figkit.margins(fig, right=figkit.LEGEND_IN, top=0.75, bottom=0.55)
         eces = "; ".join(f"{r.strategy} at {r.fraction:g}: ECE {num(r.ece)} (n={r.n})"
                          for r in summary.itertuples() if r.fraction in fractions)
         alt = (f"Reliability diagrams for task {task} with backbone {backbone}: accuracy against mean confidence "
                f"in each of {ECE_BINS} confidence bins holding at least {MIN_BIN} predictions, marker size by the "
                f"bin's share, one line per strategy, one panel per label fraction; the dashed diagonal is perfect "
                f"calibration. {eces}.")
-        plots.append(figures.Plot("reliability", f"Reliability diagrams — {task} · {backbone} (bins of at least "
+        plots.append(figkit.Plot("reliability", f"Reliability diagrams — {task} · {backbone} (bins of at least "
                                   f"{MIN_BIN} predictions; marker size: share of predictions)", alt,
-                                  figures._to_data_uri(fig)))
+                                  figkit.to_data_uri(fig)))
     return plots
 
 
@@ -130,10 +130,10 @@ def calibration_table(task: str, table: pd.DataFrame) -> Table:
                ("n", "test predictions pooled over seeds (seeds)"), ("accuracy", "test accuracy of those predictions"),
                ("confidence", "mean probability of the predicted class"),
                ("ECE", f"expected calibration error, {ECE_BINS} equal-width confidence bins (Guo et al. 2017)")]
-    rows = [[Cell(r.backbone, r.backbone), Cell(_fraction(r.fraction), _key(r.fraction)),
+    rows = [[Cell(r.backbone, r.backbone), Cell(_fraction(r.fraction), sort_key(r.fraction)),
              Cell(r.strategy, r.strategy), Cell(str(r.n), str(r.n), f"{r.seeds} seed(s)"),
-             Cell(num(r.accuracy), _key(r.accuracy)), Cell(num(r.confidence), _key(r.confidence)),
-             Cell(num(r.ece), _key(r.ece), "over" if r.confidence > r.accuracy else "under")]
+             Cell(num(r.accuracy), sort_key(r.accuracy)), Cell(num(r.confidence), sort_key(r.confidence)),
+             Cell(num(r.ece), sort_key(r.ece), "over" if r.confidence > r.accuracy else "under")]
             for r in table.itertuples()]
     return Table(f"Calibration — {task}", headers, rows)
 
@@ -149,8 +149,8 @@ def pairs_table(task: str, confusion: pd.DataFrame) -> Table:
     for (backbone, fraction, strategy), pairs in top.groupby(["backbone", "fraction", "strategy"], sort=False):
         text = [f"{r.true_class} → {r.predicted_class}: {r.share:.1%} ({r.count} of {r.n_true})"
                 for r in pairs.itertuples()]
-        rows.append([Cell(backbone, backbone), Cell(_fraction(fraction), _key(fraction)), Cell(strategy, strategy),
-                     Cell(text[0], _key(pairs["share"].iloc[0])), Cell(" · ".join(text[1:]) or "—")])
+        rows.append([Cell(backbone, backbone), Cell(_fraction(fraction), sort_key(fraction)), Cell(strategy, strategy),
+                     Cell(text[0], sort_key(pairs["share"].iloc[0])), Cell(" · ".join(text[1:]) or "—")])
     return Table(f"Most confused class pairs — {task}", headers, rows)
 
 
@@ -162,7 +162,7 @@ def section(per: PerExample | None, colors: dict) -> dict[str, Any]:
                           "are no confusion matrices or calibration.", "figures": [], "calibration": [],
                 "pairs": [], "note": ""}
     tasks = sorted(set(per.calibration["task"]))
-    with figures._style():
+    with figkit.style():
         plots = confusion_plots(per) + reliability_plots(per, colors)
     many = [t for t in tasks if per.classes(t) > MAX_HEATMAP_CLASSES]
     note = (f"{per.missing} finished final cell(s) have no stored predictions and are not included."
@@ -187,12 +187,13 @@ def alarm_section(table: pd.DataFrame | None) -> dict[str, Any]:
     rows = []
     for r in flagged.itertuples():
         rows.append([Cell(c, c, cls="neg") for c in (r.task, r.backbone)] + [
-            Cell(_fraction(r.fraction), _key(r.fraction), cls="neg"), Cell(r.strategy, r.strategy, cls="neg"),
-            Cell(num(r.trial_val), _key(r.trial_val), f"{r.main_metric}, n_val={num(r.trial_n_val, 0)}", "neg"),
-            Cell(num(r.final_val_min), _key(r.final_val_min),
+            Cell(_fraction(r.fraction), sort_key(r.fraction), cls="neg"), Cell(r.strategy, r.strategy, cls="neg"),
+            Cell(num(r.trial_val), sort_key(r.trial_val), f"{r.main_metric}, n_val={num(r.trial_n_val, 0)}", "neg"),
+            Cell(num(r.final_val_min), sort_key(r.final_val_min),
                  f"seed {num(r.worst_seed, 0)}; mean {num(r.final_val_mean)} over {r.n}", "neg"),
-            Cell(num(r.gap, signed=True), _key(r.gap), cls="neg"), Cell(num(r.margin), _key(r.margin), cls="neg"),
-            Cell(num(r.final_test_mean), _key(r.final_test_mean),
+            Cell(num(r.gap, signed=True), sort_key(r.gap), cls="neg"),
+            Cell(num(r.margin), sort_key(r.margin), cls="neg"),
+            Cell(num(r.final_test_mean), sort_key(r.final_test_mean),
                  "also below the trial by more than the margin" if r.test_below else "", "neg")])
     return {"checked": len(table), "alarms": len(flagged),
             "table": Table("Final runs far below their search trial", headers, rows) if rows else None}
