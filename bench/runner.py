@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import results
+from bench.results import roles
 from bench.core.errors import UserError
 from bench.execution import make_executor
 from bench.execution.base import CellQueue
@@ -161,7 +162,7 @@ def _reuse_trial(cell: Cell, results_dir: Path, done: dict[str, dict[str, Any]])
     if json.dumps(trial.get("params"), sort_keys=True, default=str) != json.dumps(cell.params, sort_keys=True,
                                                                                    default=str):
         return False
-    row = dict(trial, cell=cell.key, role="final", trial=None, selected_from=cell.selected_from,
+    row = dict(trial, cell=cell.key, role=roles.FINAL, trial=None, selected_from=cell.selected_from,
                search_note=cell.search_note)
     results.record_copy(results_dir, row, trial["cell"])  # the trial's predictions too
     done[cell.key] = row

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.results import roles
 from bench.run.search import StrategySearch, TrialResult, best_trial, suggest, trial_value
 from bench.run.suite import Cell, Suite
 
@@ -66,7 +67,7 @@ class _Group:
 
     def _trial_cell(self, number: int, params: dict[str, Any]) -> Cell:
         return dataclasses.replace(self.template, seed=self.trial_seed, params=self.template.params | params,
-                                   role="search", trial=number, selected_from=None, search_note=None)
+                                   role=roles.SEARCH, trial=number, selected_from=None, search_note=None)
 
     def _final_cells(self) -> list[Cell]:
         best = best_trial(self.history)
@@ -98,11 +99,11 @@ class SearchPlan:
             groups.setdefault(ident, []).append(cell)
         for ident, members in groups.items():
             search, note = suite.search.for_strategy(members[0].strategy) if suite.search else (None, None)
-            probe = dataclasses.replace(members[0], seed=suite.seeds[0], role="search")
+            probe = dataclasses.replace(members[0], seed=suite.seeds[0], role=roles.SEARCH)
             kept = keep(members + ([probe] if search else []))
             if not kept:
                 continue
-            self.groups.append(_Group(ident, members[0], [c for c in kept if c.role == "final"], suite.seeds[0],
+            self.groups.append(_Group(ident, members[0], [c for c in kept if c.role == roles.FINAL], suite.seeds[0],
                                       search, note))
 
     def size(self) -> int:

@@ -16,11 +16,7 @@ import pandas as pd
 
 from bench.results import seedstats as stats
 from bench.results.predictions import CellPredictions
-from bench.results.roles import FINAL, final_only, is_final, is_role  # noqa: F401 - the report's roles, re-exported
-
-# Roles the report reads besides ``final`` (bench.results.roles names only FINAL; the runner writes these).
-SEARCH = "search"  # hyperparameter-search trials (bench.search_runner)
-ESTIMATE = "estimate"  # transferability estimates (bench.run.estimate.ROLE)
+from bench.results.roles import ESTIMATE, FINAL, SEARCH, final_only, is_final, is_role  # noqa: F401 - re-exported
 
 Predictions = Mapping[str, CellPredictions]  # cell key -> what the cell predicted (bench.results.read_many)
 

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import yaml
 
 from bench import results
+from bench.results import roles
 from bench.advise.plan import FULL_EPOCHS, AdvisePlan, Config, make_plan, task_spec
 from bench.advise.evidence import write_evidence
 from bench.advise.race import ROLE, Clock, Race, final_cell, row_value
@@ -189,7 +190,7 @@ def _finals(configs: list[Config], rows: dict[str, dict], make_cell, out: Path, 
         race_cell = make_cell(config, number)
         seed0 = final_cell(race_cell, FINAL_SEEDS[0])
         if seed0.key not in done:  # the race ran this configuration on seed 0 already: the same run
-            row = dict(rows[config.label()], cell=seed0.key, role="final", trial=None, selected_from=race_cell.key,
+            row = dict(rows[config.label()], cell=seed0.key, role=roles.FINAL, trial=None, selected_from=race_cell.key,
                        search_note=f"advise: race trial {race_cell.trial} completed all epochs")
             results.record_copy(out, row, race_cell.key)  # the race trial's predictions come along
             done[seed0.key] = row

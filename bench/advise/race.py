@@ -36,13 +36,14 @@ from optuna.trial import TrialState, create_trial
 from bench import results
 from bench.advise.plan import Config
 from bench.core.errors import TrialPruned
+from bench.results import roles
 from bench.run.cell import run_cell
 from bench.run.search import trial_value
 from bench.run.suite import Cell
 
 __all__ = ["ETA", "MIN_RESOURCE", "ROLE", "Clock", "Race", "rung_attrs"]
 
-ROLE = "race"
+ROLE = roles.RACE
 ETA = 3  # successive halving keeps the top third at each rung
 MIN_RESOURCE = 1  # first rung after one epoch: the cheapest look at a curve
 PASSES_PER_EPOCH = 3.0  # a training epoch ~ 3 forward passes (backward ~ 2): the prior before any trained cell
@@ -267,4 +268,4 @@ def _dur(seconds: float | None) -> str:
 
 def final_cell(race_cell: Cell, seed: int) -> Cell:
     """The final cell (role ``final``) of a race configuration on ``seed``."""
-    return dataclasses.replace(race_cell, seed=seed, role="final", trial=None, selected_from=race_cell.key)
+    return dataclasses.replace(race_cell, seed=seed, role=roles.FINAL, trial=None, selected_from=race_cell.key)

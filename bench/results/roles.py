@@ -11,7 +11,11 @@ import math
 
 import pandas as pd
 
-FINAL = "final"
+FINAL = "final"  # the selected configuration on every seed: the report's numbers
+SEARCH = "search"  # a hyperparameter-search trial (bench.search_runner)
+RACE = "race"  # a trial of advise's pruned race (bench.advise.race)
+ESTIMATE = "estimate"  # a transferability score, no training (bench.run.estimate)
+TRIALS = (SEARCH, RACE)  # roles whose rows are trials: numbered, each its own cell
 
 
 def roles(frame: pd.DataFrame) -> pd.Series:

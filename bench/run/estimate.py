@@ -36,6 +36,7 @@ from bench.backbones.vision import TimmBackbone
 from bench.core.errors import UserError
 from bench.core.splits import stratified_take
 from bench.estimate.scores import ESTIMATORS
+from bench.results import roles
 from bench.infra import provenance
 from bench.infra.atomic import write_text
 from bench.results.schema import new_row, now_iso
@@ -48,7 +49,7 @@ from bench.run.suite import Suite, expand
 
 __all__ = ["ROLE", "STRATEGY", "EstimateCell", "EstimateSummary", "plan_estimates", "estimate_row", "run_estimates"]
 
-ROLE = STRATEGY = "estimate"
+ROLE = STRATEGY = roles.ESTIMATE
 VERSION = "1"  # bump when what an estimate computes changes: part of every estimate's key
 SEED = 0
 IMAGENET_CLASSES = 1000

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from bench.results import roles
 from bench.run import registry
 from bench.backbones import resolve_backbone
 from bench.core.errors import UserError
@@ -37,7 +38,7 @@ class Cell:
     versions: tuple[str, str] = ("1", "1")  # (task plugin version, strategy plugin version)
     # Hyperparameter search (bench.run.search): a 'search' trial or a 'final' cell. Only a trial's role and number
     # enter the key, so suites without search keep their keys; the selection notes are carried to the row only.
-    role: str = "final"
+    role: str = roles.FINAL
     trial: int | None = None
     selected_from: str | None = field(default=None, compare=False)
     search_note: str | None = field(default=None, compare=False)
@@ -46,12 +47,12 @@ class Cell:
     def key(self) -> str:
         ident = {"task": self.task, "backbone": self.backbone, "strategy": self.strategy, "seed": self.seed,
                  "fraction": self.fraction, "params": self.params, "plugin_versions": list(self.versions)}
-        if self.role in ("search", "race"):  # trials (bench.run.search, bench.advise.race) are their own cells
+        if self.role in roles.TRIALS:  # trials (bench.run.search, bench.advise.race) are their own cells
             ident |= {"role": self.role, "trial": self.trial}
         return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def label(self) -> str:
-        trial = f" · trial {self.trial}" if self.role in ("search", "race") else ""
+        trial = f" · trial {self.trial}" if self.role in roles.TRIALS else ""
         return f"{self.task} · {self.backbone} · {self.strategy} · f={self.fraction:g} · seed={self.seed}{trial}"
 
 
