@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.core.errors import UserError
 from bench.core.splits import make_splits, stratified_take
 from bench.results import load_results
 from bench.results.roles import final_only, roles
@@ -138,7 +139,7 @@ def export(group: Group, where: Path) -> tuple[Path, int, int]:
     classes = list(task.metadata.classes)
     y = np.asarray(data.train.y)
     if isinstance(data.train.x, list):
-        path = where / f"{group.task}.csv"
+        path = where / f"{group.task}-export.csv"  # a built-in task's name is taken
         if not path.exists():
             frame = pd.DataFrame({"text": [data.train.x[i] for i in idx], "label": [classes[int(y[i])] for i in idx]})
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,7 +148,7 @@ def export(group: Group, where: Path) -> tuple[Path, int, int]:
         return path, len(idx), n_val
     from PIL import Image
 
-    path = where / group.task
+    path = where / f"{group.task}-export"
     if not path.exists():
         size = int(group.params.get("image_size", 48))
         tmp = where / f"{group.task}.tmp"
@@ -188,17 +189,31 @@ def run_advise(group: Group, out: Path, share: float) -> dict[str, Any]:
             "advise_val_size": n_val, "answer": doc["answer"]}
 
 
+def markdown(table: pd.DataFrame) -> str:
+    """A pipe table (pandas' ``to_markdown`` needs tabulate, which the project does not install)."""
+    def cell(value: Any) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("matrix", type=Path, help="the matrix's results directory")
     parser.add_argument("--out", type=Path, default=Path("results/advise-regret"))
     parser.add_argument("--share", type=float, default=0.25, help="advise's budget as a share of the group's time")
     parser.add_argument("--only", nargs="*", default=None, help="tasks to include (default: all)")
+    parser.add_argument("--fractions", nargs="*", type=float, default=None, help="fractions (default: all)")
     args = parser.parse_args(argv)
-    frame = load_results(args.matrix)
+    try:
+        frame = load_results(args.matrix)
+    except UserError as err:
+        sys.exit(print(err, file=sys.stderr) or 2)
     runs = {}
     for group in groups(frame):
-        if args.only and group.task not in args.only:
+        if (args.only and group.task not in args.only) or (args.fractions and group.fraction not in args.fractions):
             continue
         print(f"{group.slug}: {group.cells} cells, matrix {group.matrix_s:.0f} s, advise budget "
               f"{group.matrix_s * args.share:.0f} s", file=sys.stderr, flush=True)
@@ -210,8 +225,10 @@ def main(argv: list[str] | None = None) -> None:
     table.to_csv(args.out / "regret.csv", index=False)
     shown = table[["task", "backbone", "fraction", "metric", "matrix_s", "budget_s", "spent_s", "pick", "pick_score",
                    "best", "best_score", "regret_points"]] if len(table) else table
-    (args.out / "regret.md").write_text(shown.to_markdown(index=False, floatfmt=".4g") + "\n")
+    (args.out / "regret.md").write_text(markdown(shown))
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    within = int((table["regret_points"] <= 1.0).sum()) if len(table) else 0
+    print(f"within 1 point of the matrix's best: {within} of {len(table)} group(s)")
 
 
 if __name__ == "__main__":
