@@ -4,13 +4,14 @@
 
 For every task × backbone × fraction group of the matrix's results directory:
 
-1. **Export** the labelled data the matrix's seed-0 cells had: the official training split's stratified validation
-   cut (``val_size`` of the cells' params) plus the label-fraction draw from the rest (``bench.core.splits``, the
-   very indices the cells used), and on top a further stratified draw from the remaining training samples, a
-   quarter of that size, for advise's own held-out test (the own-data default cut: 20 % of what is exported). A
-   vision task is written as a PNG folder at the suite's image size (``image_size`` of the cells), a text task as a
-   CSV with columns ``text`` and ``label`` (class names). Nothing comes from the official test split, which the
-   matrix scores on.
+1. **Export** the labelled data the matrix's seed-0 cells had, as advise's train side: the official training
+   split's stratified validation cut (``val_size`` of the cells' params) plus the label-fraction draw from the rest
+   (``bench.core.splits.make_splits``, the very indices the cells used); and, as advise's held-out test side, a
+   further seeded stratified draw from the remaining training samples, a quarter of that size (20 % of what is
+   exported). A vision task is written as ``train/<class>/`` and ``test/<class>/`` PNG folders at the suite's image
+   size (``image_size`` of the cells), a text task as a CSV with columns ``text``, ``label`` (class names) and
+   ``split`` (``train`` / ``test``). Nothing comes from the official test split, which the matrix scores on.
+   Advise cuts its validation set (the cells' ``val_size`` count) from the train side with its own seeds.
 2. **Advise** (``bench.advise.advisor.advise``, on the CPU) restricted to the group's backbone and strategies, with
    the group's validation size (``val_size``, a count) and a budget of ``share`` (default a quarter) of the
    group's matrix time: the sum of ``wall_time_s`` over its cells (search trials, finals, failed cells), a
@@ -85,10 +86,9 @@ def groups(frame: pd.DataFrame) -> list[Group]:
     """The matrix's task × backbone × fraction groups, with their strategies, cell parameters and wall time."""
     out = []
     for (task, backbone, fraction), part in frame.groupby(GROUP_KEYS, sort=True):
-        finals = final_only(part)
-        params = json.loads(finals["params"].iloc[0]) if isinstance(finals["params"].iloc[0], str) else \
-            dict(finals["params"].iloc[0])
-        out.append(Group(str(task), str(backbone), float(fraction), tuple(dict.fromkeys(finals["strategy"])), params,
+        first = part["params"].iloc[0]  # split sizes and image size are shared by the group's cells
+        params = json.loads(first) if isinstance(first, str) else dict(first)
+        out.append(Group(str(task), str(backbone), float(fraction), tuple(dict.fromkeys(part["strategy"])), params,
                          matrix_time_s(part), len(part)))
     return out
 
@@ -118,9 +118,9 @@ def regret_table(frame: pd.DataFrame, picks: dict[tuple[str, str, float], str]) 
 
 
 # --- exporting the labelled data -----------------------------------------------------------------------------
-def _indices(group: Group, task) -> tuple[np.ndarray, int]:
-    """The official-train indices to export (the seed-0 cells' validation ∪ label draw, then the held-out extra)
-    and the validation count."""
+def _indices(group: Group, task) -> tuple[np.ndarray, np.ndarray, int]:
+    """Official-train indices: the seed-0 cells' labelled data (validation cut ∪ label draw), the held-out extra
+    drawn from the rest, and the validation count."""
     data = task.load()
     splits = make_splits(data.train.y, data.test.y, 0, group.fraction, group.params.get("val_size", 0.1),
                          group.params.get("test_limit"))
@@ -128,24 +128,28 @@ def _indices(group: Group, task) -> tuple[np.ndarray, int]:
     rest = np.setdiff1d(np.arange(len(data.train.y)), labelled)
     extra = int(round(len(labelled) * HOLDOUT_SHARE))
     held, _ = stratified_take(np.asarray(data.train.y)[rest], extra, np.random.default_rng([0, 11]))
-    return np.sort(np.concatenate([labelled, rest[held]])), len(splits.val)
+    return labelled, np.sort(rest[held]), len(splits.val)
 
 
 def export(group: Group, where: Path) -> tuple[Path, int, int]:
-    """Write the group's data under ``where``; return (path, samples written, validation count)."""
+    """Write the group's data under ``where`` with an explicit train / test side (the own-data layouts: ``train/``
+    and ``test/`` folders, a ``split`` column), so advise trains and validates on exactly the samples the matrix's
+    seed-0 cells had; return (path, samples written, validation count)."""
     task = registry.get("task", group.task)
-    idx, n_val = _indices(group, task)
+    labelled, held, n_val = _indices(group, task)
+    sides = [("train", i) for i in labelled] + [("test", i) for i in held]
     data = task.load()
     classes = list(task.metadata.classes)
     y = np.asarray(data.train.y)
     if isinstance(data.train.x, list):
         path = where / f"{group.task}-export.csv"  # a built-in task's name is taken
         if not path.exists():
-            frame = pd.DataFrame({"text": [data.train.x[i] for i in idx], "label": [classes[int(y[i])] for i in idx]})
+            frame = pd.DataFrame({"text": [data.train.x[i] for _, i in sides],
+                                  "label": [classes[int(y[i])] for _, i in sides], "split": [s for s, _ in sides]})
             path.parent.mkdir(parents=True, exist_ok=True)
             frame.to_csv(path.with_suffix(".tmp"), index=False)
             path.with_suffix(".tmp").rename(path)
-        return path, len(idx), n_val
+        return path, len(sides), n_val
     from PIL import Image
 
     path = where / f"{group.task}-export"
@@ -153,17 +157,16 @@ def export(group: Group, where: Path) -> tuple[Path, int, int]:
         size = int(group.params.get("image_size", 48))
         tmp = where / f"{group.task}.tmp"
         names = [re.sub(r"[^A-Za-z0-9-]+", "-", c).strip("-").lower() for c in classes]
-        x = data.train.x
-        for i in idx:
-            pixels = np.asarray(x[i]).squeeze()
+        for side, i in sides:
+            pixels = np.asarray(data.train.x[i]).squeeze()
             if pixels.ndim == 3:  # channels first → last
                 pixels = np.moveaxis(pixels, 0, -1)
             image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-            target = tmp / names[int(y[i])] / f"{int(i):05d}.png"
+            target = tmp / side / names[int(y[i])] / f"{int(i):05d}.png"
             target.parent.mkdir(parents=True, exist_ok=True)
             image.resize((size, size), Image.BICUBIC).save(target)
         tmp.rename(path)
-    return path, len(idx), n_val
+    return path, len(sides), n_val
 
 
 # --- advising ------------------------------------------------------------------------------------------------
