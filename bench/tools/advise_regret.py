@@ -11,10 +11,10 @@ For every task × backbone × fraction group of the matrix's results directory:
    exported). A vision task is written as ``train/<class>/`` and ``test/<class>/`` PNG folders at the suite's image
    size (``image_size`` of the cells), a text task as a CSV with columns ``text``, ``label`` (class names) and
    ``split`` (``train`` / ``test``). Nothing comes from the official test split, which the matrix scores on.
-   Advise cuts its validation set (the cells' ``val_size`` count) from the train side with its own seeds.
-2. **Advise** (``bench.advise.advisor.advise``, on the CPU) restricted to the group's backbone and strategies, with
-   the group's validation size (``val_size``, a count) and a budget of ``share`` (default a quarter) of the
-   group's matrix time: the sum of ``wall_time_s`` over its cells (search trials, finals, failed cells), a
+   Advise cuts its own validation set from the train side (its default, 15 %), as it would on a user's data.
+2. **Advise** (``python -m bench.cli advise``, as a user runs it, on the CPU, without the HTML report) restricted
+   to the group's backbone and strategies, at the suite's image size, with a budget of ``share`` (default a quarter)
+   of the group's matrix time: the sum of ``wall_time_s`` over its cells (search trials, finals, failed cells), a
    final copied from its search trial counted once.
 3. **Regret** = the best strategy's mean final test score in the group (main metric, mean over seeds) minus the
    mean final test score of the strategy advise picked, both read on the matrix (its official test subset), in
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,26 +171,35 @@ def export(group: Group, where: Path) -> tuple[Path, int, int]:
 
 
 # --- advising ------------------------------------------------------------------------------------------------
+def advise_command(group: Group, data_path: Path, folder: Path, budget_s: float) -> list[str]:
+    """The ``transferbench advise`` command line for a group (run as ``python -m bench.cli``, as a user would:
+    ``bench.tools`` and ``bench.advise`` are sibling layers, so the tool does not import it)."""
+    text = ["--text", "text", "--label", "label"] if data_path.suffix == ".csv" else \
+        ["--image-size", str(int(group.params.get("image_size", 48)))]
+    return [sys.executable, "-m", "bench.cli", "advise", str(data_path), "--budget", f"{budget_s:.0f}s",
+            "--backbones", group.backbone, "--strategies", *group.strategies, "--results", str(folder),
+            "--device", "cpu", "--no-report", *text]
+
+
 def run_advise(group: Group, out: Path, share: float) -> dict[str, Any]:
     """Export the group's data, run advise on it at ``share`` of the matrix's time; return what it picked."""
-    from bench.advise.advisor import advise
-
     data_path, n, n_val = export(group, out / "data" / f"f{group.fraction:g}")
     budget_s = group.matrix_s * share
     folder = out / group.slug
     advice = folder / "advice.json"
+    command = advise_command(group, data_path, folder, budget_s)
     if not advice.exists():
-        text = {"text": "text", "label": "label"} if data_path.suffix == ".csv" else {}
-        result = advise(str(data_path), budget=f"{budget_s:.0f}s", backbones=[group.backbone],
-                        strategies=list(group.strategies), results_dir=folder, device="cpu", report=False,
-                        image_size=int(group.params.get("image_size", 48)), params={"val_size": n_val}, **text)
-        print(result.answer, file=sys.stderr)
+        print(" ".join(command[1:]), file=sys.stderr, flush=True)
+        done = subprocess.run(command, check=False)
+        if done.returncode != 0 or not advice.exists():
+            return {"pick": None, "budget_s": budget_s, "matrix_s": group.matrix_s, "exported": n,
+                    "answer": f"advise failed (exit {done.returncode})"}
     doc = json.loads(advice.read_text())
     best = next((c for c in doc["candidates"] if c.get("best")), None)
     return {"pick": best["strategy"] if best else None, "pick_params": best["params"] if best else None,
             "advise_val": best["val_mean"] if best else None, "advise_heldout": best["test_mean"] if best else None,
             "budget_s": budget_s, "spent_s": doc["spent_s"], "matrix_s": group.matrix_s, "exported": n,
-            "advise_val_size": n_val, "answer": doc["answer"]}
+            "matrix_val_size": n_val, "answer": doc["answer"], "command": " ".join(command[1:])}
 
 
 def markdown(table: pd.DataFrame) -> str:
@@ -226,8 +236,9 @@ def main(argv: list[str] | None = None) -> None:
     table = table.merge(extra.drop(columns=["pick"]), on=GROUP_KEYS, how="right") if len(extra) else table
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "regret.csv", index=False)
-    shown = table[["task", "backbone", "fraction", "metric", "matrix_s", "budget_s", "spent_s", "pick", "pick_score",
-                   "best", "best_score", "regret_points"]] if len(table) else table
+    columns = ["task", "backbone", "fraction", "metric", "matrix_s", "budget_s", "spent_s", "pick", "pick_score",
+               "best", "best_score", "regret_points"]
+    shown = table[[c for c in columns if c in table.columns]]
     (args.out / "regret.md").write_text(markdown(shown))
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     within = int((table["regret_points"] <= 1.0).sum()) if len(table) else 0
