@@ -236,11 +236,20 @@ class Race:
             return per_epoch[(config.backbone, config.strategy)] * (self.epochs + 1)
         if per_epoch:  # an unseen strategy: assume it is as slow as the slowest one seen
             return max(per_epoch.values()) * (self.epochs + 1)
-        probe = [r.get("feature_time_s") for c, r in seen if c.strategy == "feature-extraction"
-                 and c.backbone == config.backbone and r.get("feature_time_s")]
-        # No trained cell yet: a training epoch (forward and backward) costs about three forward passes, which is
-        # what the probe's feature extraction over the data measured once.
-        return PASSES_PER_EPOCH * max(probe) * (self.epochs + 1) if probe else None
+        probe = [r for c, r in seen if c.strategy == "feature-extraction" and c.backbone == config.backbone
+                 and r.get("feature_time_s")]
+        if not probe:
+            return None
+        # No trained cell yet: the probe's feature extraction measured one forward pass over every split (train,
+        # validation and held-out test); an epoch trains on the train split (a forward and backward pass, about
+        # three forward passes) and evaluates the validation split once.
+        row = max(probe, key=lambda r: r["feature_time_s"])
+        n_train, n_val, n_test = (int(row.get(k) or 0) for k in ("n_train", "n_val", "n_test"))
+        seen_samples = n_train + n_val + n_test
+        per_sample = row["feature_time_s"] / seen_samples if seen_samples else row["feature_time_s"]
+        per_epoch = per_sample * (PASSES_PER_EPOCH * n_train + n_val) if seen_samples else \
+            PASSES_PER_EPOCH * row["feature_time_s"]
+        return per_epoch * (self.epochs + 1)
 
 
 def _per_epoch(row: dict[str, Any]) -> float | None:
