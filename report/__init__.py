@@ -108,8 +108,9 @@ def build_report(results_dir: str | Path, output: str | Path | None = None) -> P
     plan, plan_note = read_plan(base)
     frame, notes = _load(results_dir, plan is not None)
     output = Path(output) if output is not None else base / "report.html"
-    data = tables.compute(frame, plan["cells"] if plan else None, final_predictions(base, frame))
-    data = dataclasses.replace(data, per_example=perexample.compute(data.frame, base))  # stored predictions
+    preds = final_predictions(base, frame)  # read once: the verdict's bootstrap and the per-example tables
+    data = tables.compute(frame, plan["cells"] if plan else None, preds)
+    data = dataclasses.replace(data, per_example=perexample.compute(data.frame, preds))
     exports = {name: f"{output.stem}_{name}.csv" for name in data.exports()}
     meta = {
         "planned": plan["cells"] if plan else None,

@@ -16,14 +16,13 @@ backbone and label fraction, and within it every strategy is scored on the same 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
 
-from bench.results.predictions import CellPredictions, read_many
-from report.vocabulary import GROUP, strategy_sort_key
+from bench.results.predictions import CellPredictions
+from report.vocabulary import GROUP, Predictions, strategy_sort_key
 
 ECE_BINS = 15  # Guo et al. 2017 use 15 equal-width bins
 TOP_PAIRS = 5  # confused pairs listed per strategy when a task has too many classes for a readable heatmap
@@ -101,15 +100,14 @@ def _class_names(preds: list[CellPredictions], k: int) -> list[str]:
     return [str(c) for c in named[0]] if named else [str(i) for i in range(k)]
 
 
-def compute(final: pd.DataFrame, results_dir: str | Path | None) -> PerExample:
+def compute(final: pd.DataFrame, preds: Predictions) -> PerExample:
     """Confusion and calibration tables of the ``ok`` final rows that have stored predictions.
 
     Args:
         final: normalised final rows (``tables.normalize``, ``tables.final_only``).
-        results_dir: the results directory holding ``predictions/``; None reads nothing.
+        preds: stored predictions by cell key (``report.final_predictions``, read once per report).
     """
     ok = final[final["status"] == "ok"]
-    preds = read_many(results_dir, list(ok["cell"].dropna())) if results_dir is not None else {}
     confusion, calib, reliability = [], [], []
     for key, cells in ok.groupby(GROUP + ["strategy"], dropna=False, sort=False):
         found = [preds[c] for c in cells["cell"] if c in preds]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.calibration import calibration_curve
 
-from bench.results.predictions import CellPredictions, SplitPredictions, write_predictions
+from bench.results.predictions import CellPredictions, SplitPredictions, read_many, write_predictions
 from report import alarm, build_report, perexample, tables
 from tests.helpers import fixtures_results as fx
 from tests.helpers.predictions import write_for_rows
@@ -62,7 +62,7 @@ def test_confusion_sums_seeds_and_normalises_rows(tmp_path):
     _write(tmp_path, rows[0], y=[0, 0, 1, 2], pred=[0, 1, 1, 2])
     _write(tmp_path, rows[1], y=[0, 0, 1, 2], pred=[0, 0, 2, 2])
     final = tables.normalize(fx.frame(rows))
-    per = perexample.compute(final, tmp_path)
+    per = perexample.compute(final, read_many(tmp_path, final["cell"]))
     assert per.cells == 2 and per.missing == 0
     grid = per.confusion.pivot(index="true_class", columns="predicted_class", values="count")
     assert grid.loc["a"].tolist() == [3, 1, 0] and grid.loc["b"].tolist() == [0, 1, 1]
@@ -79,7 +79,7 @@ def test_confusion_sums_seeds_and_normalises_rows(tmp_path):
 
 def test_results_without_predictions_give_an_empty_section(tmp_path):
     final = tables.normalize(fx.frame([fx.make_row(curve=[0.5])]))
-    per = perexample.compute(final, tmp_path)
+    per = perexample.compute(final, read_many(tmp_path, final["cell"]))
     assert per.empty and per.missing == 1 and per.confusion.empty
 
 
