@@ -16,12 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.core.strategy import Strategy
-from bench.run.grl import GradientReversal, dann_lambda
-from bench.run.joint import (Batches, build_classifier, cat_inputs, feature_dim, joint_train_and_test,
-                             mixed_transformed)
 from bench.core.param import Param
-from bench.run.sources import CLASS_MAP, INIT, SOURCE, unlabelled_target
-from bench.run.train import steps_per_epoch
+from bench.run.kit import (CLASS_MAP, INIT, SOURCE, Batches, build_classifier, cat_inputs, dann_lambda, feature_dim,
+                           GradientReversal, joint_train_and_test, mixed_transformed, steps_per_epoch)
 
 
 def domain_classifier(dim: int, hidden: int) -> nn.Module:
@@ -52,7 +49,7 @@ class DANN(Strategy):
         model, groups = build_classifier(ctx)
         head = backbone.head(model)
         source = ctx.source_split("train")
-        pool = unlabelled_target(ctx)
+        pool = ctx.unlabelled_target()
         labelled = ctx.split("train") if params["target_labels"] else None
         disc = domain_classifier(feature_dim(ctx, model, source), int(params["domain_hidden"])).to(ctx.device)
         groups.append({"params": list(disc.parameters()), "lr": float(params["lr"])})

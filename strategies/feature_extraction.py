@@ -6,9 +6,8 @@ logistic regression, the L2 strength chosen on validation). The shared SGD loop 
 import time
 
 from bench.core.strategy import Strategy
-from bench.run.context import Outcome, count_params
-from bench.run.probe import solve_probe
-from bench.run.train import evaluate
+from bench.core.context import Outcome
+from bench.run.kit import count_params, evaluate, solve_probe
 
 
 class FeatureExtraction(Strategy):

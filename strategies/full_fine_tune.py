@@ -1,6 +1,7 @@
 """Full fine-tune: pretrained weights, new head, everything trained; the backbone at a lower learning rate."""
 
-from bench.core.strategy import BACKBONE_LR_MULT, BATCHNORM, Strategy, head_and_body_groups, pretrained_model
+from bench.core.strategy import Strategy
+from bench.run.kit import BACKBONE_LR_MULT, BATCHNORM, head_and_body_groups, pretrained_model
 
 
 class FullFineTune(Strategy):

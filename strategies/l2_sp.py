@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from bench.core.param import Param
-from bench.core.strategy import BACKBONE_LR_MULT, BATCHNORM, Strategy, head_and_body_groups, pretrained_model
+from bench.core.strategy import Strategy
+from bench.run.kit import BACKBONE_LR_MULT, BATCHNORM, head_and_body_groups, pretrained_model
 
 
 def l2_sp_penalty(model: nn.Module, head: nn.Module, alpha: float, beta: float) -> Callable[[], torch.Tensor]:

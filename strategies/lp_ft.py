@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.core.errors import SkipCell
-from bench.core.strategy import BATCHNORM, Strategy, pretrained_model
+from bench.core.strategy import Strategy
 from bench.core.param import Param
-from bench.run.probe import solve_probe
+from bench.run.kit import BATCHNORM, pretrained_model, solve_probe
 
 PASSIVE = (nn.Dropout, nn.Identity, nn.Flatten)  # head modules that change nothing at evaluation time
 

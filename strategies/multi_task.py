@@ -11,10 +11,9 @@ import torch
 from torch import nn
 
 from bench.core.strategy import Strategy
-from bench.run import registry
-from bench.run.joint import Batches, build_classifier, feature_dim, joint_train_and_test, multitask_loss
 from bench.core.param import Param
-from bench.run.sources import AUX, INIT, source_names
+from bench.run.kit import (AUX, INIT, Batches, build_classifier, feature_dim, joint_train_and_test, multitask_loss,
+                           source_names, task_metadata)
 
 
 class MultiTask(Strategy):
@@ -37,7 +36,7 @@ class MultiTask(Strategy):
         names = source_names(params["source"])
         aux = [ctx.source_split("train", name) for name in names]
         dim = feature_dim(ctx, model, aux[0])
-        heads = nn.ModuleList([nn.Linear(dim, registry.get("task", name).metadata.num_classes) for name in names])
+        heads = nn.ModuleList([nn.Linear(dim, task_metadata(name).num_classes) for name in names])
         heads = heads.to(ctx.device)
         groups.append({"params": list(heads.parameters()), "lr": float(params["lr"])})
         batch = int(params["batch_size"])

@@ -5,7 +5,8 @@ import dataclasses
 
 from bench.core.errors import SkipCell
 from bench.core.param import Param
-from bench.core.strategy import BACKBONE_LR_MULT, Strategy, freeze, head_and_body_groups, zero_init_head
+from bench.core.strategy import Strategy
+from bench.run.kit import BACKBONE_LR_MULT, freeze, head_and_body_groups, zero_init_head
 
 
 class PartialFreeze(Strategy):

@@ -6,8 +6,7 @@ source images, so the target is scored with the source's statistics, as a model 
 """
 
 from bench.core.strategy import Strategy
-from bench.run.joint import build_classifier
-from bench.run.sources import CLASS_MAP, INIT, SOURCE
+from bench.run.kit import CLASS_MAP, INIT, SOURCE, build_classifier
 
 
 

@@ -5,10 +5,8 @@ The row's curve is the target stage's; ``train_time_s`` includes the source stag
 """
 
 from bench.core.strategy import Strategy
-from bench.run.joint import build_classifier
 from bench.core.param import Param
-from bench.run.sources import CLASS_MAP, INIT, SOURCE
-from bench.run.train import fit
+from bench.run.kit import CLASS_MAP, INIT, SOURCE, build_classifier, fit
 
 
 

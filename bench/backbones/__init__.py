@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from bench.backbones.base import Backbone
+from bench.core.backbone import Backbone
 from bench.core.errors import UserError
 
 

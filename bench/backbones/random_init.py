@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.backbones.base import Backbone, Inputs
+from bench.core.backbone import Backbone, Inputs
 from bench.core.task import Split, TaskMetadata
 
 SUFFIX = "@random"

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from bench.backbones.base import Inputs
+from bench.core.backbone import Inputs
 from bench.core.errors import UserError
 from bench.infra.atomic import atomic_path
 from bench.infra.cache import cache_dir

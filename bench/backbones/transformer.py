@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from bench.infra import assets, network
-from bench.backbones.base import Backbone, Inputs
+from bench.core.backbone import Backbone, Inputs
 from bench.backbones.text import CosineToLabels, cached_encoding, report_empty
 from bench.core.errors import UserError
 from bench.core.task import Split, TaskMetadata

@@ -18,7 +18,7 @@ from timm.models import group_modules
 from torch import nn
 
 from bench.backbones import effnet_lite
-from bench.backbones.base import Backbone, Inputs
+from bench.core.backbone import Backbone, Inputs
 from bench.infra import network
 from bench.infra.cache import cache_dir, sha256_file
 from bench.core.errors import UserError

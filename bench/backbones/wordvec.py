@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.infra import assets
-from bench.backbones.base import Backbone, Inputs
+from bench.core.backbone import Backbone, Inputs
 from bench.backbones.text import CosineToLabels, cached_encoding, report_empty
 from bench.core.errors import UserError
 from bench.core.task import Split, TaskMetadata

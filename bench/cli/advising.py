@@ -7,7 +7,7 @@ import argparse
 
 def cmd_advise(args: argparse.Namespace) -> int:
     from bench.advise import advise
-    from bench.cli.main import writable_dir
+    from bench.cli.arguments import writable_dir
 
     results_dir = writable_dir(args.results.expanduser()) if args.results else None
     result = advise(args.path, args.budget, _names(args.backbones), _names(args.strategies), results_dir,
@@ -33,7 +33,7 @@ def _names(values: list[str] | None) -> list[str] | None:
 def add_parser(sub) -> None:
     from pathlib import Path
 
-    from bench.cli.main import positive_int
+    from bench.cli.arguments import positive_int
 
     p = sub.add_parser("advise", help="recommend a backbone and strategy for your own image folder or table, "
                        "within a wall-clock budget (docs/ADVISE.md)")

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from bench.core.errors import UserError
+from bench.cli.arguments import positive_float, positive_int, writable_dir
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -88,33 +89,6 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         raise UserError(f"{message} (see `{self.prog} --help`)")
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: give at least 1")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text}: give a positive number of seconds")
-    return value
-
-
-def writable_dir(path: Path) -> Path:
-    """Create ``path`` (a results directory) or say in one line why it cannot be one."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".transferbench-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise UserError(f"--results {path}: cannot write there ({err.strerror or type(err).__name__}); "
-                        "give a writable directory") from None
-    return path
 
 
 def build_parser() -> argparse.ArgumentParser:

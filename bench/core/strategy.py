@@ -1,21 +1,17 @@
-"""The strategy plugin contract and the small helpers strategies share."""
+"""The strategy plugin contract: ``Strategy.run(ctx: CellContext) -> Outcome`` (both in ``bench.core.context``).
+
+What strategies share beyond the contract (a pretrained model with a new head, parameter groups, the joint loop,
+the solved probe) is one helper module, ``bench.run.kit``.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import torch
-from timm.layers import freeze_batch_norm_2d
-from timm.utils.model import freeze as timm_freeze
-from torch import nn
-
-from bench.core.param import Param
+from bench.core.backbone import Backbone
+from bench.core.context import CellContext, Outcome
 from bench.core.task import TaskMetadata
-
-if TYPE_CHECKING:  # types only: the cell context is built by bench.run, which imports this module
-    from bench.backbones.base import Backbone
-    from bench.run.context import CellContext, Outcome
 
 
 class Strategy(ABC):
@@ -51,52 +47,3 @@ class Strategy(ABC):
     @abstractmethod
     def run(self, ctx: CellContext) -> Outcome:
         """Run one cell and report its outcome."""
-
-
-def freeze(model: nn.Module, names: list[str]) -> None:
-    """Freeze named submodules: no gradients, and BatchNorm turned into FrozenBatchNorm2d (timm's own helper),
-    so ``model.train()`` cannot update the running statistics of frozen layers."""
-    if names:
-        timm_freeze(model, names)
-
-
-def head_and_body_groups(model: nn.Module, head: nn.Module, lr: float, body_lr: float) -> list[dict[str, Any]]:
-    """AdamW groups: the head at ``lr``, every other trainable parameter at ``body_lr``."""
-    head_ids = {id(p) for p in head.parameters()}
-    body = [p for p in model.parameters() if id(p) not in head_ids]
-    return [{"params": list(head.parameters()), "lr": lr}, {"params": body, "lr": body_lr}]
-
-
-BATCHNORM = Param("frozen", "pretrained BatchNorm statistics: frozen (kept) or train (batch statistics)", str,
-                  choices=("frozen", "train"))
-BACKBONE_LR_MULT = Param(0.1, "backbone learning rate = lr × backbone_lr_mult (the new head trains at lr)", float, 0,
-                         100)
-
-
-def pretrained_model(ctx: CellContext) -> nn.Module:
-    """The pretrained model with a new head for the cell's classes, on the device, BatchNorm as ``batchnorm`` says.
-
-    ``batchnorm: frozen`` (the default of the fine-tuning strategies) keeps the pretrained statistics and affine
-    terms fixed while every convolution trains: with small data and small batches, batch statistics of the target
-    images would replace the pretrained ones at the first step and scramble the very features being fine-tuned.
-    """
-    model = ctx.backbone.create(ctx.meta.num_classes, pretrained=True, params=ctx.params)
-    zero_init_head(ctx.backbone.head(model))
-    if ctx.params.get("batchnorm", "frozen") == "frozen":
-        model = freeze_batch_norm_2d(model)
-    return ctx.backbone.prepare_model(model, ctx.device)
-
-
-def zero_init_head(head: nn.Module) -> None:
-    """Zero the last linear layer of a new head (BiT's recipe): every class starts at the same logit.
-
-    A default-initialised head on large pretrained features starts with logits in the tens (a first-epoch loss of
-    5-9 on ten classes was measured on Fashion-MNIST with EfficientNet-Lite0), and the first steps' large gradients
-    then move the pretrained body at random, differently for every seed.
-    """
-    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
-    if linears:
-        with torch.no_grad():
-            linears[-1].weight.zero_()
-            if linears[-1].bias is not None:
-                linears[-1].bias.zero_()

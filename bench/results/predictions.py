@@ -17,50 +17,17 @@ numpy only (no torch): the report and the regression gate read these without the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bench.core.predictions import CellPredictions, SplitPredictions
 from bench.infra.atomic import atomic_path
 
 __all__ = ["SplitPredictions", "CellPredictions", "predictions_path", "write_predictions", "read_predictions",
            "read_many"]
 
 SPLITS = ("test", "val")
-
-
-@dataclass(frozen=True)
-class SplitPredictions:
-    ids: np.ndarray
-    y: np.ndarray
-    pred: np.ndarray
-    proba: np.ndarray
-
-    def __post_init__(self):
-        n = len(self.ids)
-        if not (len(self.y) == len(self.pred) == len(self.proba) == n):
-            raise ValueError(f"predictions of unequal length: ids {n}, y {len(self.y)}, pred {len(self.pred)}, "
-                             f"proba {len(self.proba)}")
-
-    @property
-    def correct(self) -> np.ndarray:
-        """Per-example correctness (bool)."""
-        return self.pred == self.y
-
-    @classmethod
-    def from_proba(cls, ids, y, proba) -> "SplitPredictions":
-        """Build from class probabilities; the prediction is their argmax."""
-        proba = np.asarray(proba, dtype=np.float32)
-        return cls(np.asarray(ids, dtype=np.int64), np.asarray(y, dtype=np.int64),
-                   proba.argmax(axis=1).astype(np.int64), proba.astype(np.float16))
-
-
-@dataclass(frozen=True)
-class CellPredictions:
-    test: SplitPredictions
-    val: SplitPredictions | None = None
-    classes: tuple[str, ...] = ()
 
 
 def predictions_dir(results_dir: str | Path) -> Path:

@@ -12,7 +12,6 @@ import dataclasses
 import resource
 import time
 import traceback
-from functools import lru_cache
 from typing import Any, Callable
 
 import torch
@@ -22,20 +21,15 @@ from bench.core.errors import SkipCell, TrialPruned, UserError
 from bench.infra import provenance
 from bench.results.schema import CellRecord, new_row, now_iso
 from bench.run import registry
-from bench.run import pretrain  # noqa: F401 - installs the source-pretraining step for source backbones
-from bench.run.context import CellContext
+from bench.run.context import RunContext
+from bench.run.pretrain import install_pretrainer
 from bench.run.progress import Heartbeat, RunProgress, quiet
 from bench.run.suite import Cell
+from bench.run.taskdata import load_task_data
 
-__all__ = ["MIN_BATCH", "first_line", "failure_row", "load_task_data", "run_cell"]
+__all__ = ["MIN_BATCH", "first_line", "failure_row", "run_cell"]
 
 MIN_BATCH = 8  # out-of-memory retries halve the batch size down to this floor
-
-
-@lru_cache(maxsize=2)
-def load_task_data(task_name: str):
-    task = registry.get("task", task_name)
-    return task.check_labels(task.load())
 
 
 def first_line(err: BaseException) -> str:
@@ -58,6 +52,7 @@ def run_cell(cell: Cell, suite_name: str, device: torch.device, progress: RunPro
     and the curve it reached.
     """
     t0 = time.perf_counter()
+    install_pretrainer()  # a source-pretrained backbone trains its weights on first use (bench.run.pretrain)
     strategy = registry.get("strategy", cell.strategy)
     task = registry.get("task", cell.task)
     backbone = resolve_backbone(cell.backbone)
@@ -110,7 +105,7 @@ def _run_with_oom_retry(cell, strategy, task, data, backbone, params, device, pr
             # A worker (process pool, Ray) has no progress bar: in CI its log still shows the cell is alive.
             on_epoch = progress.epoch if progress else (Heartbeat(cell.label(), int(params.get("epochs", 1))).epoch
                                                         if quiet() else None)
-            ctx = CellContext(task, data, backbone, params, cell.seed, cell.fraction, device, _chain(on_epoch, hook))
+            ctx = RunContext(task, data, backbone, params, cell.seed, cell.fraction, device, _chain(on_epoch, hook))
             row.update(ctx.sizes)
             return strategy.run(ctx)
         except torch.cuda.OutOfMemoryError:

@@ -1,65 +1,28 @@
-"""Everything a strategy needs to run one cell, and what it hands back.
+"""The runner's ``CellContext`` (the protocol strategies see, ``bench.core.context``): ``RunContext``.
 
-``CellContext`` owns the cell's data (seeded splits, encoded by the backbone, on the device), the clock, and the
-shared steps every strategy is built from: train-and-test through the shared loop, test-only scoring, and cached
-features (the on-disk feature cache itself lives in ``bench.run.features``). Strategies stay small: they decide
-what is trainable, the head, the learning rates, whether to train.
+It owns the cell's data (seeded splits, encoded by the backbone, on the device), the clock, and the shared steps
+every strategy is built from: train-and-test through the shared loop, test-only scoring, cached features (the
+on-disk cache is ``bench.run.features``) and the source task's data (``bench.run.sources``). Strategies stay small:
+they decide what is trainable, the head, the learning rates, whether to train.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from bench.backbones.base import Backbone
-from bench.core.task import Task, TaskData
-from bench.results.predictions import CellPredictions, SplitPredictions
-from bench.run import features, sources
+from bench.core.backbone import Backbone
+from bench.core.context import Outcome
 from bench.core.splits import make_splits
-from bench.run.train import FitResult, Scores, TensorData, evaluate, fit
-
-
-@dataclass
-class Outcome:
-    """What a strategy reports for its cell (the runner adds identity, timings and provenance)."""
-
-    accuracy: float
-    macro_f1: float
-    val_accuracy: float
-    curve: list[dict[str, Any]] = field(default_factory=list)
-    best_epoch: int = 0
-    train_time_s: float = 0.0
-    eval_time_s: float = 0.0
-    feature_time_s: float = 0.0
-    first_epoch_time_s: float | None = None
-    trainable_params: int = 0
-    total_params: int = 0
-    throughput: float | None = None
-    val_macro_f1: float | None = None  # validation macro-F1 (model selection on tasks whose main metric it is)
-    curve_kind: str = "sgd"  # what the curve's points are: "sgd" epochs, an "l2-path" of a solved probe, "none"
-    # Per-example test and validation predictions (bench.results.predictions). Not a row column: bench.run.cell
-    # takes them out of the row and hands them to the orchestrator, which writes predictions/<key>.npz.
-    predictions: CellPredictions | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def epochs_run(self) -> int:
-        """Training epochs (the curve's epoch-0 point, the score before training, is not one)."""
-        return sum(1 for point in self.curve if point.get("epoch", 1) != 0)
-
-
-def count_params(model: nn.Module) -> tuple[int, int]:
-    """(trainable, total) parameter counts.
-
-    Frozen BatchNorm layers (timm's freeze) keep their affine weight and bias as buffers; they still count.
-    """
-    params = list(model.parameters())
-    frozen_affine = sum(b.numel() for name, b in model.named_buffers() if name.endswith((".weight", ".bias")))
-    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params) + frozen_affine
+from bench.core.task import Task, TaskData
+from bench.core.tensordata import Scores, TensorData
+from bench.core.predictions import CellPredictions, SplitPredictions
+from bench.run import features, sources
+from bench.run.train import FitResult, count_params, evaluate, fit
 
 
 _PARAM_COUNTS: dict[str, int] = {}
@@ -75,7 +38,9 @@ def split_predictions(ids: np.ndarray, y: torch.Tensor, scored: Scores) -> Split
                             np.asarray(scored.pred, dtype=np.int64), proba)
 
 
-class CellContext:
+class RunContext:
+    """One cell's ``CellContext`` (``bench.core.context``), built by ``bench.run.cell.run_cell``."""
+
     def __init__(self, task: Task, data: TaskData, backbone: Backbone, params: dict[str, Any], seed: int,
                  fraction: float, device: torch.device, on_epoch: Callable[[dict], None] | None = None):
         self.task, self.meta, self.data, self.backbone = task, task.metadata, data, backbone
@@ -100,7 +65,16 @@ class CellContext:
     def source_split(self, which: str, name: str | None = None) -> TensorData:
         """The source task's (``params["source"]``, or ``name``) ``train``/``val``/``test`` data, encoded by the
         same backbone, on the device (see ``bench.run.sources.source_split``)."""
-        return sources.source_split(self, which, name)
+        name = name or sources.source_names(self.params.get("source"))[0]
+        # a domain-adaptation strategy (it declares class_map) sees the source's labels as the target's classes
+        target = self.meta if "class_map" in self.params else None
+        return sources.source_split(name, which, self.backbone, self.params, self.seed, target).to(self.device)
+
+    def unlabelled_target(self) -> TensorData:
+        """Every target training sample outside validation, with its labels replaced by -1 (never readable)."""
+        train = self.official("train")
+        data = train.take(np.setdiff1d(np.arange(len(train)), self.splits.val))
+        return TensorData(data.inputs, torch.full_like(data.y, -1)).to(self.device)
 
     def transform(self, batch):
         return self.backbone.transform(batch, self.params)
@@ -174,7 +148,12 @@ class CellContext:
     def features(self, which: str, make_model: Callable[[], nn.Module]) -> TensorData:
         """Pooled features of the frozen pretrained backbone for the cell's ``which`` split (cached on disk and in
         memory, see ``bench.run.features``); ``make_model`` is only called when some samples are missing."""
-        return features.cell_features(self, which, make_model)
+        official = "test" if which == "test" else "train"
+        # the samples the cell can ask for (train and val share the official training split): computed together
+        wanted = self.splits.test if official == "test" else np.union1d(self.splits.train, self.splits.val)
+        feats = features.split_features(self.backbone, self.params, self.task, self.data, official, wanted,
+                                        getattr(self.splits, which), make_model, self.device)
+        return TensorData((feats,), self.official(official).y[getattr(self.splits, which)]).to(self.device)
 
     def official(self, which: str) -> TensorData:
         """The whole official ``train`` or ``test`` split, encoded by the backbone (on the CPU)."""

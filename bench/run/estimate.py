@@ -30,7 +30,7 @@ from torch import nn
 
 from bench import results
 from bench.backbones import resolve_backbone
-from bench.backbones.base import Backbone
+from bench.core.backbone import Backbone
 from bench.backbones.random_init import RandomInit
 from bench.backbones.vision import TimmBackbone
 from bench.core.errors import UserError
@@ -41,9 +41,11 @@ from bench.infra import provenance
 from bench.infra.atomic import write_text
 from bench.results.schema import new_row, now_iso
 from bench.run import registry
-from bench.run.cell import first_line, load_task_data
-from bench.run.context import CellContext
+from bench.run.cell import first_line
+from bench.run.taskdata import load_task_data
+from bench.run.context import RunContext
 from bench.run.params import SHARED
+from bench.run.pretrain import install_pretrainer
 from bench.run.progress import RunProgress
 from bench.run.suite import Suite, expand
 
@@ -127,7 +129,7 @@ def has_imagenet_head(backbone: Backbone) -> bool:
     return type(backbone) is TimmBackbone
 
 
-def _subsample(ctx: CellContext, samples: int) -> None:
+def _subsample(ctx: RunContext, samples: int) -> None:
     """Keep at most ``samples`` training indices (stratified, seeded) and no validation: only these get features."""
     train = ctx.splits.train
     if len(train) > samples:
@@ -161,6 +163,7 @@ def estimate_row(cell: EstimateCell, suite_name: str, device: torch.device) -> t
     row.update(role=ROLE, backbone=cell.label_backbone, base_backbone=cell.backbone, random_init=cell.random,
                **{c: None for c in SCORE_COLUMNS}, source_head=None, note=None)
     tb = None
+    install_pretrainer()  # a source-pretrained backbone's features need its weights (bench.run.pretrain)
     try:
         pretrained = resolve_backbone(cell.backbone)
         backbone = RandomInit(pretrained, SEED) if cell.random else pretrained
@@ -175,7 +178,7 @@ def estimate_row(cell: EstimateCell, suite_name: str, device: torch.device) -> t
 
         data = load_task_data(cell.task)
         row["data_source"] = data.source
-        ctx = CellContext(task, data, backbone, dict(cell.params), cell.seed, cell.fraction, device)
+        ctx = RunContext(task, data, backbone, dict(cell.params), cell.seed, cell.fraction, device)
         _subsample(ctx, cell.samples)
         t1 = time.perf_counter()
         train = ctx.features("train", make_features)

@@ -10,20 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from bench.backbones.base import Backbone
+from bench.core.backbone import Backbone
 from bench.infra.atomic import atomic_path
 from bench.infra.cache import cache_dir
-from bench.run.train import TensorData, predict
-
-if TYPE_CHECKING:
-    from bench.run.context import CellContext
+from bench.core.tensordata import TensorData
+from bench.run.train import predict
 
 # In-memory copies between cells of one process: cache key -> (sorted sample indices, float16 features).
 _FEATURES: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -43,37 +41,42 @@ def encoded_split(task: Any, data: Any, backbone: Backbone, params: dict[str, An
     return _ENCODED[key]
 
 
-def cell_features(ctx: CellContext, which: str, make_model: Callable[[], nn.Module]) -> TensorData:
-    """Features of the cell's ``which`` split (``train``, ``val`` or ``test``), on the cell's device."""
-    official = "test" if which == "test" else "train"
-    ident = {"weights": ctx.backbone.weights_id(),
-             "encoding": ctx.backbone.encode_key(ctx.params), "image_size": ctx.params.get("image_size"),
-             "task": ctx.task.name, "task_version": ctx.task.version, "data": ctx.data.source,
-             "split": official}
+def split_features(backbone: Backbone, params: dict[str, Any], task: Any, data: Any, official: str,
+                   wanted: np.ndarray, chosen: np.ndarray, make_model: Callable[[], nn.Module],
+                   device: torch.device) -> torch.Tensor:
+    """Pooled features (float32, on the CPU) of the samples ``chosen`` of the official ``train``/``test`` split.
+
+    Samples of ``wanted`` (a superset of ``chosen``: what the cell may ask for) that the cache lacks are computed
+    on ``device`` now, through a model from ``make_model``, and added to the cache."""
+    ident = {"weights": backbone.weights_id(), "encoding": backbone.encode_key(params),
+             "image_size": params.get("image_size"), "task": task.name, "task_version": task.version,
+             "data": data.source, "split": official}
     key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
-    path = cache_dir() / "features" / f"{ctx.task.name}-{official}-{key}.safetensors"
+    path = cache_dir() / "features" / f"{task.name}-{official}-{key}.safetensors"
     index, feats = _FEATURES.get(key) or _load_features(path)
-    wanted = ctx.splits.test if official == "test" else np.union1d(ctx.splits.train, ctx.splits.val)
     missing = np.setdiff1d(wanted, index)
     if len(missing):
-        new = _compute(ctx, official, missing, make_model).half()
+        encoded = encoded_split(task, data, backbone, params, official).take(missing)
+        new = _compute(backbone, params, encoded, make_model, device).half()
         on_disk = _load_features(path)  # another worker may have added samples meanwhile: keep them too
         index, feats = _merge((index, feats), on_disk, (torch.from_numpy(missing), new))
         with atomic_path(path) as tmp:
             save_file({"index": index.contiguous(), "features": feats.contiguous()}, str(tmp))
     _FEATURES[key] = (index, feats)
-    chosen = getattr(ctx.splits, which)
-    rows = torch.from_numpy(np.searchsorted(index.numpy(), chosen))
-    return TensorData((feats[rows].float(),), ctx.official(official).y[chosen]).to(ctx.device)
+    return feats[torch.from_numpy(np.searchsorted(index.numpy(), chosen))].float()
 
 
 @torch.no_grad()
-def _compute(ctx: CellContext, official: str, indices: np.ndarray, make_model: Callable[[], nn.Module]
-             ) -> torch.Tensor:
-    model = ctx.backbone.prepare_model(make_model(), ctx.device).eval()
-    data = ctx.official(official).take(indices).to(ctx.device)
-    feature_net = _FeatureNet(ctx.backbone, model)
-    return predict(feature_net, data, ctx.transform, int(ctx.params["eval_batch_size"]), ctx.precision).cpu()
+def _compute(backbone: Backbone, params: dict[str, Any], encoded: TensorData, make_model: Callable[[], nn.Module],
+             device: torch.device) -> torch.Tensor:
+    model = backbone.prepare_model(make_model(), device).eval()
+    feature_net = _FeatureNet(backbone, model)
+
+    def transform(batch):
+        return backbone.transform(batch, params)
+
+    return predict(feature_net, encoded.to(device), transform, int(params["eval_batch_size"]),
+                   str(params.get("precision", "auto"))).cpu()
 
 
 def _load_features(path) -> tuple[torch.Tensor, torch.Tensor]:

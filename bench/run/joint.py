@@ -18,14 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.backbones.base import Inputs
-from bench.core.strategy import head_and_body_groups
-from bench.run.train import (FitResult, ModelSelection, TensorData, autocast, evaluate, make_optimizer, planned_epochs,
-                             recalibrate_batchnorm, steps_per_epoch, sync, warmup_cosine)
+from bench.core.backbone import Inputs
+from bench.core.context import CellContext, Outcome
+from bench.core.tensordata import TensorData
+from bench.run.train import (FitResult, ModelSelection, autocast, count_params, evaluate, make_optimizer,
+                             planned_epochs, recalibrate_batchnorm, steps_per_epoch, sync, warmup_cosine)
 
-from bench.run.context import CellContext, Outcome, count_params
-
-__all__ = ["Batches", "StepLoss", "build_classifier", "cat_inputs", "feature_dim", "fit_joint", "joint_train_and_test",
+__all__ = ["Batches", "StepLoss", "cat_inputs", "feature_dim", "fit_joint", "joint_train_and_test",
            "mixed_transformed", "multitask_loss"]
 
 # step_loss(progress in [0, 1)) -> (loss, correct predictions, labelled samples in the step), inside autocast.
@@ -84,18 +83,6 @@ def mixed_transformed(ctx: CellContext, parts: list[TensorData], max_samples: in
     inputs = cat_inputs(chunks)
     y = torch.zeros(len(inputs[0]), dtype=torch.long, device=inputs[0].device)
     return TensorData(inputs, y).take(torch.randperm(len(y), generator=ctx.generator))
-
-
-def build_classifier(ctx: CellContext) -> tuple[nn.Module, list[dict]]:
-    """The cell's classifier and its AdamW groups: ``init: pretrained`` puts the body at ``lr × backbone_lr_mult``
-    (as full-fine-tune does); ``init: random`` trains every weight at ``lr`` (as from-scratch does)."""
-    params = ctx.params
-    pretrained = params.get("init", "pretrained") == "pretrained"
-    model = ctx.backbone.create(ctx.meta.num_classes, pretrained=pretrained, params=params)
-    model = ctx.backbone.prepare_model(model, ctx.device)
-    lr = float(params["lr"])
-    body_lr = lr * float(params.get("backbone_lr_mult", 0.1)) if pretrained else lr
-    return model, head_and_body_groups(model, ctx.backbone.head(model), lr, body_lr)
 
 
 def multitask_loss(model: nn.Module, heads: list[nn.Module], features: Callable[..., torch.Tensor],

@@ -7,38 +7,32 @@ copies it into ``source_task``. Domain-adaptation strategies also set ``source_c
 must have the target's classes (same names, in any order), or the ``class_map`` parameter names, for every source
 class used, its target class (source classes left out are dropped from the source data).
 
-``check_sources`` runs when the suite is read (one ``UserError`` line before anything runs); ``source_split``
-gives a cell the source's data, encoded by the cell's backbone, with a seeded train/validation split of the
-source's official training data; ``unlabelled_target`` gives the target's training images without labels.
+The suite reader checks the sources (``bench.run.suite_checks.check_sources``: one ``UserError`` line before
+anything runs); ``source_split`` gives a cell the source's data, encoded by the cell's backbone, with a seeded
+train/validation split of the source's official training data (``CellContext.source_split``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 import torch
 
+from bench.core.backbone import Backbone
 from bench.core.errors import UserError
 from bench.core.splits import make_splits
 from bench.core.task import TaskMetadata
+from bench.core.tensordata import TensorData
 from bench.run import features, registry
-from bench.run.params import Param, strategy_params
-from bench.run.train import TensorData
+from bench.run.params import Param
+from bench.run.taskdata import load_task_data
+
+__all__ = ["SOURCE", "AUX", "INIT", "CLASS_MAP", "MappingParam", "source_names", "label_map", "source_split"]
 
 # How a strategy that learns from a source starts: the backbone's pretrained weights or a random init.
 INIT = Param("pretrained", "start from the backbone's pretrained weights or from a random init", str,
              choices=("pretrained", "random"))
-
-if TYPE_CHECKING:  # types only
-    from bench.run.context import CellContext
-    from bench.run.suite import Suite
-
-__all__ = ["SOURCE", "CLASS_MAP", "MappingParam", "source_names", "check_sources", "label_map", "source_split",
-           "unlabelled_target"]
-
 SOURCE = Param(None, "the source task (a task name) this strategy learns from besides the cell's task", str,
                nullable=True)
 AUX = Param(None, "the auxiliary task(s) trained jointly with the cell's task: a task name, or several "
@@ -70,46 +64,6 @@ def source_names(value: Any) -> list[str]:
     return [name.strip() for name in str(value).split(",") if name.strip()]
 
 
-def _values(suite: Suite, strategy: str, key: str) -> list[Any]:
-    """Every value ``key`` can take in the suite's cells of ``strategy`` (its default when nothing sets it)."""
-    declared = strategy_params(registry.get("strategy", strategy)).get(key)
-    found = []
-    for values in [suite.params] + list(suite.backbone_params.values()) + [suite.strategy_params.get(strategy, {})]:
-        if key in values:
-            found = values[key] if isinstance(values[key], list) else [values[key]]
-    if not found:
-        found = [declared.default if declared else None]
-    return found
-
-
-def check_sources(suite: Suite, where: str) -> None:
-    """Refuse, in one line, a suite whose source-needing strategies lack a usable source.
-
-    Checked: a strategy with ``needs=("source",)`` has a source; every source names a known task of the target's
-    modality; for ``source_classes = "same"`` the classes match (or ``class_map`` maps them onto the target's).
-    """
-    for name in suite.strategies:
-        strategy = registry.get("strategy", name)
-        if "source" not in getattr(strategy, "needs", ()):
-            continue
-        for value in _values(suite, name, "source"):
-            names = source_names(value)
-            if not names:
-                raise UserError(f"{where}: strategy {name!r} needs a source task; add strategy_params: "
-                                f"{{{name}: {{source: TASK}}}} (tasks: {', '.join(registry.plugins('task'))})")
-            for source in names:
-                source_meta = registry.get("task", source).metadata
-                for target in suite.tasks:
-                    target_meta = registry.get("task", target).metadata
-                    if source_meta.modality != target_meta.modality:
-                        raise UserError(f"{where}: strategy {name!r}: source {source!r} is a {source_meta.modality} "
-                                        f"task, target {target!r} is {target_meta.modality}; use a source of the "
-                                        "same modality")
-                    if getattr(strategy, "source_classes", "any") == "same":
-                        for class_map in _values(suite, name, "class_map"):
-                            label_map(source_meta, target_meta, class_map, where)
-
-
 def label_map(source: TaskMetadata, target: TaskMetadata, class_map: dict[str, str] | None,
               where: str = "class_map") -> torch.Tensor:
     """Target label index for each source label index (-1: dropped); raises UserError when they cannot match."""
@@ -128,39 +82,20 @@ def label_map(source: TaskMetadata, target: TaskMetadata, class_map: dict[str, s
     return torch.tensor([target.classes.index(class_map[c]) if c in class_map else -1 for c in source.classes])
 
 
-@lru_cache(maxsize=4)
-def _load(name: str):
-    task = registry.get("task", name)
-    return task, task.check_labels(task.load())
+def source_split(name: str, which: str, backbone: Backbone, params: dict[str, Any], seed: int,
+                 target: TaskMetadata | None = None) -> TensorData:
+    """Task ``name``'s ``train``, ``val`` or ``test`` data, encoded by ``backbone`` (on the CPU).
 
-
-def _official(ctx: CellContext, name: str, which: str) -> TensorData:
-    task, data = _load(name)
-    return features.encoded_split(task, data, ctx.backbone, ctx.params, which)
-
-
-def source_split(ctx: CellContext, which: str, name: str | None = None) -> TensorData:
-    """The source task's ``train``, ``val`` or ``test`` data, encoded by the cell's backbone, on the device.
-
-    Validation is a seeded stratified cut (the cell's seed and ``val_size``) of the source's official training
-    split; the source's labels are all used (the cell's fraction concerns the target). When the strategy maps
-    classes (``source_classes = "same"``), labels are target class indices and unmapped classes are dropped.
+    Validation is a seeded stratified cut (``seed`` and ``params["val_size"]``) of the source's official training
+    split; the source's labels are all used (a cell's fraction concerns its target). With ``target`` (domain
+    adaptation, ``source_classes = "same"``), labels become ``target``'s class indices through
+    ``params["class_map"]`` and source classes it leaves out are dropped.
     """
-    name = name or source_names(ctx.params.get("source"))[0]
-    task, data = _load(name)
-    splits = make_splits(data.train.y, data.test.y, ctx.seed, 1.0, ctx.params["val_size"], None)
-    official = _official(ctx, name, "test" if which == "test" else "train")
+    task, data = registry.get("task", name), load_task_data(name)
+    splits = make_splits(data.train.y, data.test.y, seed, 1.0, params["val_size"], None)
+    official = features.encoded_split(task, data, backbone, params, "test" if which == "test" else "train")
     out = official.take(getattr(splits, which))
-    if "class_map" in ctx.params:  # a domain-adaptation strategy: the source's labels are the target's classes
-        mapping = label_map(task.metadata, ctx.meta, ctx.params.get("class_map"))
-        y = mapping[out.y]
+    if target is not None:
+        y = label_map(task.metadata, target, params.get("class_map"))[out.y]
         out = TensorData(out.inputs, y).take(torch.nonzero(y >= 0).flatten())
-    return out.to(ctx.device)
-
-
-def unlabelled_target(ctx: CellContext) -> TensorData:
-    """Every target training sample outside validation, with its labels replaced by -1 (never readable)."""
-    train = ctx.official("train")
-    idx = np.setdiff1d(np.arange(len(train)), ctx.splits.val)
-    data = train.take(idx)
-    return TensorData(data.inputs, torch.full_like(data.y, -1)).to(ctx.device)
+    return out

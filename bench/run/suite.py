@@ -21,10 +21,9 @@ from bench.run import registry
 from bench.backbones import resolve_backbone
 from bench.core.errors import UserError
 from bench.run.params import SHARED, Param, shared_defaults, strategy_params
-from bench.run.pretrain import parse_backbone_entry
 from bench.run.schema import NAME_PATTERN, validate_document
 from bench.run.search import SearchSpec, parse_budget, parse_search, split_overrides
-from bench.run.sources import check_sources
+from bench.run.suite_checks import check_sources, parse_backbone_entry
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"  # bench/suites
 @dataclass(frozen=True)
@@ -128,7 +127,9 @@ def parse_suite(raw: Any, default_name: str = "suite", where: str = "suite", bas
     suite.search = parse_search(doc.search, where, suite.strategies, overrides)
     suite.budget_steps = parse_budget(doc.budget, where)
     _check_values(suite, where)
-    check_sources(suite, where)  # strategies that learn from a second task (bench.run.sources)
+    # strategies that learn from a second task (bench.run.suite_checks)
+    check_sources(suite.tasks, suite.strategies, lambda strategy: [suite.params, *suite.backbone_params.values(),
+                                                                   suite.strategy_params.get(strategy, {})], where)
     return suite
 
 

@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import f1_score
 from torch import nn
 
-from bench.backbones.base import Inputs
+from bench.core.backbone import Inputs
+from bench.core.tensordata import Scores, TensorData
 
 Transform = Callable[[Inputs], Inputs]
 # On the CPU a no-grad forward pass over 256 images costs ~2.5x more per image than over 64 (the activations no
@@ -28,39 +28,6 @@ Transform = Callable[[Inputs], Inputs]
 # evaluation runs in chunks of at most this many samples there. Eval mode treats samples independently: the same
 # predictions, up to float rounding.
 CPU_EVAL_CHUNK = 64
-
-
-@dataclass
-class TensorData:
-    """Inputs (a tuple of tensors of equal length) and int64 labels, kept whole on one device."""
-
-    inputs: Inputs
-    y: torch.Tensor
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def to(self, device: torch.device) -> "TensorData":
-        return TensorData(tuple(t.to(device, non_blocking=True) for t in self.inputs), self.y.to(device))
-
-    def take(self, idx: torch.Tensor | np.ndarray) -> "TensorData":
-        idx = torch.as_tensor(idx, device=self.y.device)
-        return TensorData(tuple(t[idx] for t in self.inputs), self.y[idx])
-
-
-@dataclass
-class Scores:
-    """A split's scores, with the per-example evidence behind them: ``pred`` (the predicted class, numpy int64)
-    and ``logits`` (float32, on the data's device), kept so a cell can store its predictions without a second
-    forward pass (``bench.run.context.split_predictions``)."""
-
-    accuracy: float
-    macro_f1: float
-    pred: np.ndarray | None = field(default=None, repr=False, compare=False)
-    logits: torch.Tensor | None = field(default=None, repr=False, compare=False)
-
-    def get(self, metric: str) -> float:
-        return getattr(self, metric)
 
 
 @dataclass
@@ -76,6 +43,16 @@ class FitResult:
     @property
     def throughput(self) -> float:
         return self.samples_seen / self.train_time_s if self.train_time_s > 0 else 0.0
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts.
+
+    Frozen BatchNorm layers (timm's freeze) keep their affine weight and bias as buffers; they still count.
+    """
+    params = list(model.parameters())
+    frozen_affine = sum(b.numel() for name, b in model.named_buffers() if name.endswith((".weight", ".bias")))
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params) + frozen_affine
 
 
 def autocast(device: torch.device, precision: str = "auto"):

@@ -22,7 +22,7 @@ def isolated(tmp_path, monkeypatch):
     from bench.backbones import text_embed
     from bench.run import features as features_module
     from bench.run import registry
-    from bench.run.cell import load_task_data
+    from bench.run.taskdata import load_task_data
     from tests.helpers.text_fixtures import tiny_bert
 
     monkeypatch.setattr(cache, "_override", tmp_path / "cache")

@@ -119,13 +119,27 @@ def test_the_graph_sees_function_level_imports():
     assert len(graph) > 40
 
 
-@pytest.mark.parametrize("package", ["report", "strategies", "tasks"])
+@pytest.mark.parametrize("package", ["bench", "report", "strategies", "tasks"])
 def test_no_import_circle(package):
     found = _cycles_in(package)
     print("\n".join(" -> ".join(c) for c in cycles(import_graph())))  # every circle, for the record (-s shows it)
     assert not found, f"import circles in {package}: {found}"
 
 
-@pytest.mark.xfail(strict=True, reason="bench/run circle: issue 16, second half")
-def test_no_import_circle_in_bench():
-    assert not _cycles_in("bench")
+def test_strategies_import_the_contracts_and_the_kit_only():
+    """A strategy file imports ``bench.core`` (the contracts) and ``bench.run.kit`` (the one helper module)."""
+    graph = import_graph()
+    allowed = {"bench.run.kit"}
+    for module, targets in graph.items():
+        if module.startswith("strategies."):
+            other = sorted(t for t in targets if t not in allowed and not t.startswith("bench.core")
+                           and t.split(".")[0] == "bench")
+            assert not other, f"{module} imports {other}; use bench.core or bench.run.kit"
+
+
+def test_core_imports_nothing_above_it():
+    """The contracts layer stands alone: bench.core imports no other first-party package (type-only included)."""
+    graph = import_graph()
+    for module, targets in graph.items():
+        if module.startswith("bench.core"):
+            assert all(t.startswith("bench.core") or t == "bench" for t in targets), (module, targets)

@@ -14,7 +14,8 @@ import torch
 
 from bench.core.errors import UserError
 from bench.core.task import Split, Task, TaskData, TaskMetadata
-from bench.run.cell import load_task_data, run_cell
+from bench.run.cell import run_cell
+from bench.run.taskdata import load_task_data
 from bench.run.suite import expand, parse_suite
 from tests.helpers.tiny import TINY_MODEL, TinyShapes, register, shapes_images
 

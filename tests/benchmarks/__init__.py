@@ -17,8 +17,9 @@ from torch import nn
 
 from bench.run import registry
 from bench.backbones import resolve_backbone
-from bench.run.context import CellContext, Outcome
-from bench.run.cell import load_task_data
+from bench.core.context import Outcome
+from bench.run.context import RunContext
+from bench.run.taskdata import load_task_data
 from bench.run.suite import expand, parse_suite
 from bench.run.train import TensorData, Transform
 from bench.core.strategy import Strategy
@@ -53,7 +54,7 @@ class Training:
     data: dict[str, TensorData]
 
 
-class CapturingContext(CellContext):
+class CapturingContext(RunContext):
     """A cell context that records what the strategy would train instead of training it.
 
     Everything before the training call runs for real (model creation, freezing, feature extraction for
@@ -73,7 +74,7 @@ class CapturingContext(CellContext):
 
 
 def make_context(strategy_name: str, backbone_name: str, params: dict[str, Any], task: str = "bench-shapes",
-                 context: type[CellContext] = CellContext) -> tuple[Strategy, CellContext]:
+                 context: type[RunContext] = RunContext) -> tuple[Strategy, RunContext]:
     """The strategy and a context for one cell (seed 0, all labels), built as ``run_cell`` builds them.
 
     Parameters are merged exactly as for a suite (shared defaults < strategy < backbone < ``params``).

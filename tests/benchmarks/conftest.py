@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from bench.run.cell import load_task_data
+from bench.run.taskdata import load_task_data
 from tests.benchmarks import BenchShapes
 from tests.helpers.tiny import TINY_MODEL, register, tiny_weights
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from bench.run import registry
-from bench.run.context import count_params
+from bench.run.kit import count_params
 from bench.run.train import fit
 from tests.benchmarks import BENCH_PARAMS, capture_training, mean_seconds
 

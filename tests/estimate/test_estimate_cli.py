@@ -13,7 +13,7 @@ from bench.estimate import scores
 from bench.infra import cache
 from bench.results import load_results, read_cell_rows
 from bench.run import features as features_module
-from bench.run.cell import load_task_data
+from bench.run.taskdata import load_task_data
 from tests.helpers.text_fixtures import TinySentiment, vectors_table, write_word2vec_text
 from tests.helpers.tiny import TINY_MODEL, TinyShapes, register, tiny_weights
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from bench.run.context import Outcome
+from bench.core.context import Outcome
 from bench.core.strategy import Strategy
 
 

@@ -16,7 +16,7 @@ from bench import results
 from bench.core.strategy import Strategy
 from bench.results.predictions import CellPredictions, SplitPredictions, predictions_path, read_predictions
 from bench.results.schema import CellRecord
-from bench.run.cell import load_task_data
+from bench.run.taskdata import load_task_data
 from bench.run.suite import parse_suite
 from bench.runner import run_suite
 from tests.helpers.tiny import TINY_MODEL, TinyShapes, register, tiny_weights

@@ -12,9 +12,10 @@ from bench import results
 from bench.backbones import resolve_backbone
 from bench.core.errors import UserError
 from bench.core.task import Split, Task, TaskData, TaskMetadata
-from bench.run import features, registry, sources
-from bench.run.cell import load_task_data, run_cell
-from bench.run.context import CellContext
+from bench.run import features, registry
+from bench.run.cell import run_cell
+from bench.run.taskdata import load_task_data
+from bench.run.context import RunContext
 from bench.run.grl import GradientReversal, dann_lambda, grad_reverse
 from bench.run.joint import multitask_loss
 from bench.run.suite import expand, parse_suite
@@ -56,7 +57,6 @@ class TinyLetters(Task):
 def tasks(monkeypatch):
     register(monkeypatch, "task", TinyShapes(), TinyTarget(), TinyLetters())
     load_task_data.cache_clear()
-    sources._load.cache_clear()
     features._ENCODED.clear()  # the encoding cache the target and the source share
 
 
@@ -135,7 +135,7 @@ def test_suite_time_checks_are_one_line(tasks):
 def test_class_map_maps_labels_and_drops_unmapped_classes(tasks):
     (cell,) = expand(suite(["source-only"], strategy_params={"source-only": {"class_map": {"bar": "bar"}}}))
     target = registry.get("task", "tiny-target")
-    ctx = CellContext(target, load_task_data("tiny-target"), resolve_backbone(TINY_MODEL), dict(cell.params), 0, 1.0,
+    ctx = RunContext(target, load_task_data("tiny-target"), resolve_backbone(TINY_MODEL), dict(cell.params), 0, 1.0,
                       torch.device("cpu"))
     train = ctx.source_split("train")
     assert set(train.y.tolist()) == {TinyTarget.metadata.classes.index("bar")}
@@ -145,7 +145,7 @@ def test_class_map_maps_labels_and_drops_unmapped_classes(tasks):
 def _run_dann(params, data: TaskData, splits=None):
     target = registry.get("task", "tiny-target")
     torch.manual_seed(0)
-    ctx = CellContext(target, data, resolve_backbone(TINY_MODEL), params, 0, 0.5, torch.device("cpu"))
+    ctx = RunContext(target, data, resolve_backbone(TINY_MODEL), params, 0, 0.5, torch.device("cpu"))
     if splits is not None:
         ctx.splits = splits  # the same validation/labelled samples as the first run
     return ctx, registry.get("strategy", "dann").run(ctx)

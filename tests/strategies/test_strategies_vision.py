@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bench.run import registry
-from bench.run.cell import load_task_data, run_cell
+from bench.run.cell import run_cell
+from bench.run.taskdata import load_task_data
 from bench.run.suite import expand, parse_suite
 from tests.helpers.tiny import (TINY_MODEL, TinyShapes, check_contract, check_predictions, register,
                                 tiny_weights)
@@ -80,7 +81,7 @@ def test_partial_freeze_freezes_the_first_stages(tiny):
     import timm
 
     from bench.backbones import resolve_backbone
-    from bench.core.strategy import freeze
+    from bench.run.kit import freeze
 
     backbone = resolve_backbone(tiny)
     model = backbone.create(3, pretrained=True, params=PARAMS)

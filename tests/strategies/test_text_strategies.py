@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from bench.run import registry
-from bench.run.cell import load_task_data, run_cell
+from bench.run.cell import run_cell
+from bench.run.taskdata import load_task_data
 from bench.run.suite import expand, parse_suite
 from tests.helpers.text_fixtures import TinySentiment, tiny_bert, vectors_table, write_word2vec_text
 from tests.helpers.tiny import check_contract, check_predictions, register
@@ -71,7 +72,7 @@ def test_transformer_from_scratch_learns(text_backbones, tiny_task):
 def test_partial_freeze_on_text_freezes_what_the_issue_says(text_backbones, tiny_task):
     """Word vectors: the embeddings frozen, the layers above trained. BERT: embeddings + first layers frozen."""
     from bench.backbones import resolve_backbone
-    from bench.core.strategy import freeze
+    from bench.run.kit import freeze
 
     vec = resolve_backbone(text_backbones["vectors"])
     (cell,) = cells_for("partial-freeze", text_backbones["vectors"])

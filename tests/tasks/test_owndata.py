@@ -370,7 +370,7 @@ def test_the_text_fingerprint_follows_the_content(tmp_path):
 
 # --- end to end: the real strategies on user data ---------------------------------------------------------------
 def _register(monkeypatch, t):
-    from bench.run.cell import load_task_data
+    from bench.run.taskdata import load_task_data
     from tests.helpers.tiny import register
 
     register(monkeypatch, "task", t)
@@ -445,7 +445,7 @@ def test_a_suite_of_own_data_runs_every_base_strategy_estimates_and_reports(tmp_
     from bench.backbones import text_embed
     from bench.run import features as features_module
     from bench.run import registry
-    from bench.run.cell import load_task_data
+    from bench.run.taskdata import load_task_data
     from bench.run.estimate import run_estimates
     from bench.run.suite import load_suite
     from bench.runner import run_suite
