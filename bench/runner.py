@@ -1,5 +1,5 @@
 """Run a suite (the orchestrator): expand it into cells, skip the recorded ones, hand the rest to an executor,
-record every outcome. With a hyperparameter search the run goes in rounds (``bench.search_runner``: trials in
+record every outcome. With a hyperparameter search the run goes in rounds (``bench.plan.rounds``: trials in
 waves, then the selected configuration on every seed); without one it is a single round of every cell.
 
 What one cell does lives in ``bench.run.cell``; where cells run in ``bench.execution``. This module is the only
@@ -31,11 +31,11 @@ from bench.execution.base import CellQueue
 from bench.infra.atomic import write_json
 from bench.infra.claims import DEFAULT_TIMEOUT_S, Claims
 from bench.infra.provenance import pick_device
-from bench.run import preflight
+from bench.plan import preflight
 from bench.run.pretrain import record_pretraining, source_specs
 from bench.run.progress import RunProgress
-from bench.run.suite import Cell, Suite, expand
-from bench.search_runner import SearchPlan
+from bench.plan.suite import Cell, Suite, expand
+from bench.plan.rounds import SearchPlan
 
 
 def select(cells: list[Cell], only: list[str]) -> list[Cell]:
@@ -79,7 +79,7 @@ class RunSummary:
 
 
 def check_before_run(suite: Suite, results_dir: Path, only: list[str] | None = None, force: bool = False) -> None:
-    """Raise one UserError line when cells still to run cannot run (``bench.run.preflight``), before anything is
+    """Raise one UserError line when cells still to run cannot run (``bench.plan.preflight``), before anything is
     written: the cells of the suite that ``only`` keeps, less the ones recorded as ``ok`` (unless ``force``)."""
     recorded = set() if force else {k for k, row in _recorded(results_dir).items() if row.get("status") == "ok"}
     preflight.check_cells(c for c in select(expand(suite), only or []) if c.key not in recorded)

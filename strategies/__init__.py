@@ -1,1 +1,1 @@
-"""Strategy plugins: one file per strategy, found by ``bench.run.registry`` (files starting with ``_`` are helpers)."""
+"""Strategy plugins: one file per strategy, found by ``bench.plan.registry`` (files starting with ``_`` are helpers)."""

@@ -1,1 +1,1 @@
-"""Task plugins: one file per task, found by ``bench.run.registry`` (files starting with ``_`` are helpers)."""
+"""Task plugins: one file per task, found by ``bench.plan.registry`` (files starting with ``_`` are helpers)."""

@@ -31,7 +31,7 @@ from bench.infra.atomic import write_json, write_text
 from bench.infra.provenance import pick_device
 from bench.run.cell import run_cell
 from bench.run.estimate import estimate_row, plan_estimates
-from bench.run.suite import Cell, Suite, expand, parse_suite
+from bench.plan.suite import Cell, Suite, expand, parse_suite
 
 __all__ = ["AdviseResult", "advise", "RACE_SHARE", "FINALS_SHARE"]
 
@@ -133,7 +133,7 @@ def _suite(plan: AdvisePlan) -> Suite:
 
 
 def _task(suite: Suite):
-    from bench.run import registry
+    from bench.plan import registry
 
     task = registry.get("task", suite.tasks[0])
     task.metadata  # noqa: B018 - scans the data now: a bad folder or column fails before anything trains

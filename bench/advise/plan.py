@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.backbones import resolve_backbone
 from bench.core.errors import UserError
-from bench.run import registry
+from bench.plan import registry
 
 __all__ = ["AdvisePlan", "Config", "TABLE_SUFFIXES", "CHEAP", "make_plan", "parse_budget", "task_spec"]
 
@@ -152,7 +152,7 @@ def make_plan(task: dict[str, Any], modality: str, budget: str, backbones: list[
 
 def _default_lr(strategy: str, backbone: str) -> float:
     """The learning rate a cell of ``strategy`` on ``backbone`` gets without a suite override."""
-    from bench.run.params import shared_defaults, strategy_params
+    from bench.plan.params import shared_defaults, strategy_params
 
     own = {k: p.default for k, p in strategy_params(registry.get("strategy", strategy)).items()}
     defaults = resolve_backbone(backbone).defaults

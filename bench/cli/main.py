@@ -30,7 +30,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.runner import check_before_run, run_suite
-    from bench.run.suite import find_suite_file, load_suite
+    from bench.plan.suite import find_suite_file, load_suite
 
     suite_file = find_suite_file(args.suite)
     suite = load_suite(str(suite_file))
@@ -53,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_estimate(args: argparse.Namespace) -> int:
     from bench.run.estimate import run_estimates
-    from bench.run.suite import find_suite_file, load_suite
+    from bench.plan.suite import find_suite_file, load_suite
 
     suite = load_suite(str(find_suite_file(args.suite)))
     results_dir = Path(args.results or Path("results") / suite.name)

@@ -77,7 +77,7 @@ class Backbone(ABC):
         """Why the pretrained weights cannot be had now (None: they can), e.g. offline with no local copy.
 
         Cheap by contract: no model is built and nothing is downloaded or converted; a run asks it once per backbone
-        before its first cell (``bench.run.preflight``). Backbones whose weights come with their offline assets
+        before its first cell (``bench.plan.preflight``). Backbones whose weights come with their offline assets
         (fetched from a package registry) answer None.
         """
         return None

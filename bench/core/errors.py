@@ -21,3 +21,9 @@ class TrialPruned(Exception):
     def __init__(self, reason: str, curve: list[dict] | None = None):
         super().__init__(reason)
         self.reason, self.curve = reason, list(curve or [])
+
+
+def first_line(err: BaseException) -> str:
+    """``Type: first line of the message``: what an error row shows (the traceback goes to the log file)."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"

@@ -1,6 +1,6 @@
 """A declared parameter: type, range or choices, default, one-line help (what a strategy's ``parameters`` hold).
 
-The shared parameters every strategy understands are declared in ``bench.run.params``; a strategy declares its
+The shared parameters every strategy understands are declared in ``bench.plan.params``; a strategy declares its
 own in its file. The suite schema checks every value against its declaration before any cell runs.
 """
 

@@ -18,7 +18,7 @@ class Strategy(ABC):
     """A strategy decides what is trainable, what the head is, the learning rates, and whether to train.
 
     ``parameters`` is a benchopt-style grid: each value is a list; the first entry is the default, and a list of
-    several values expands into several cells. Shared parameters (bench.run.params) may appear here to change the
+    several values expands into several cells. Shared parameters (bench.plan.params) may appear here to change the
     default for this strategy only.
     """
 
@@ -35,7 +35,7 @@ class Strategy(ABC):
     # strategy that has none of them (no training, a solved head) declares only what it uses, or ().
     searchable: tuple[str, ...] | None = None
     # Whether a cell starts from the backbone's pretrained weights (unless its ``init`` parameter says ``random``):
-    # the suite is checked for weights that cannot be had offline before any cell runs (bench.run.preflight).
+    # the suite is checked for weights that cannot be had offline before any cell runs (bench.plan.preflight).
     uses_pretrained: bool = False
 
     def skip_reason(self, meta: TaskMetadata, backbone: Backbone) -> str | None:

@@ -26,10 +26,10 @@ from collections.abc import Callable, Iterable, Iterator
 from bench.core.errors import UserError
 from bench.infra import cache
 from bench.results.schema import CellRecord
-from bench.run import registry
+from bench.plan import registry
 from bench.run.cell import failure_row
 from bench.run.progress import RunProgress
-from bench.run.suite import Cell
+from bench.plan.suite import Cell
 
 __all__ = ["CellQueue", "Executor", "Result", "import_plugins", "worker_env"]
 

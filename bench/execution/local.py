@@ -8,7 +8,7 @@ from bench.execution.base import CellQueue, Executor, Result
 from bench.infra.provenance import pick_device
 from bench.run.cell import run_cell
 from bench.run.progress import RunProgress
-from bench.run.suite import Cell
+from bench.plan.suite import Cell
 
 
 class LocalExecutor(Executor):

@@ -16,9 +16,10 @@ from bench.core.errors import UserError
 from bench.execution.base import CellQueue, Executor, Result, import_plugins, worker_env
 from bench.infra.provenance import pick_device
 from bench.results.schema import CellRecord
-from bench.run.cell import failure_row, first_line, run_cell
+from bench.core.errors import first_line
+from bench.run.cell import failure_row, run_cell
 from bench.run.progress import RunProgress
-from bench.run.suite import Cell
+from bench.plan.suite import Cell
 
 
 class _StartLog:

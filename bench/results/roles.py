@@ -12,7 +12,7 @@ import math
 import pandas as pd
 
 FINAL = "final"  # the selected configuration on every seed: the report's numbers
-SEARCH = "search"  # a hyperparameter-search trial (bench.search_runner)
+SEARCH = "search"  # a hyperparameter-search trial (bench.plan.rounds)
 RACE = "race"  # a trial of advise's pruned race (bench.advise.race)
 ESTIMATE = "estimate"  # a transferability score, no training (bench.run.estimate)
 TRIALS = (SEARCH, RACE)  # roles whose rows are trials: numbered, each its own cell

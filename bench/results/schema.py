@@ -21,7 +21,7 @@ COLUMNS = [
     "trainable_params", "total_params", "peak_mem_mb", "throughput", "batch_size_used",
     "n_train", "n_val", "n_test", "modality", "main_metric", "data_source", "weights_source",
     "device", "versions", "git_sha", "started_at", "finished_at",
-    "role", "trial", "selected_from", "search_note", "budget_steps", "val_macro_f1",  # search (bench.run.search)
+    "role", "trial", "selected_from", "search_note", "budget_steps", "val_macro_f1",  # search (bench.plan.search)
     "curve_kind",  # "sgd" (per-epoch), "l2-path" (a solved probe's strengths), "none" (zero-shot)
     "fidelity", "fidelity_max", "pruned_by",  # race trials of bench.advise: epochs trained, planned, who stopped it
 ]

@@ -17,25 +17,19 @@ from typing import Any, Callable
 import torch
 
 from bench.backbones import resolve_backbone
-from bench.core.errors import SkipCell, TrialPruned, UserError
+from bench.core.errors import SkipCell, TrialPruned, UserError, first_line
 from bench.infra import provenance
 from bench.results.schema import CellRecord, new_row, now_iso
-from bench.run import registry
+from bench.plan import registry
 from bench.run.context import RunContext
 from bench.run.pretrain import install_pretrainer
 from bench.run.progress import Heartbeat, RunProgress, quiet
-from bench.run.suite import Cell
+from bench.plan.suite import Cell
 from bench.run.taskdata import load_task_data
 
-__all__ = ["MIN_BATCH", "first_line", "failure_row", "run_cell"]
+__all__ = ["MIN_BATCH", "failure_row", "run_cell"]
 
 MIN_BATCH = 8  # out-of-memory retries halve the batch size down to this floor
-
-
-def first_line(err: BaseException) -> str:
-    """``Type: first line of the message``: what an error row shows (the traceback goes to the log file)."""
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def _start_row(cell: Cell, suite_name: str, device: torch.device | str | None) -> dict[str, Any]:

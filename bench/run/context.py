@@ -2,7 +2,7 @@
 
 It owns the cell's data (seeded splits, encoded by the backbone, on the device), the clock, and the shared steps
 every strategy is built from: train-and-test through the shared loop, test-only scoring, cached features (the
-on-disk cache is ``bench.run.features``) and the source task's data (``bench.run.sources``). Strategies stay small:
+on-disk cache is ``bench.run.features``) and the source task's data (``bench.plan.sources``). Strategies stay small:
 they decide what is trainable, the head, the learning rates, whether to train.
 """
 
@@ -21,7 +21,9 @@ from bench.core.splits import make_splits
 from bench.core.task import Task, TaskData
 from bench.core.tensordata import Scores, TensorData
 from bench.core.predictions import CellPredictions, SplitPredictions
-from bench.run import features, sources
+from bench.plan.sources import source_names
+from bench.run import features
+from bench.run.taskdata import source_split
 from bench.run.train import FitResult, count_params, evaluate, fit
 
 
@@ -64,11 +66,11 @@ class RunContext:
 
     def source_split(self, which: str, name: str | None = None) -> TensorData:
         """The source task's (``params["source"]``, or ``name``) ``train``/``val``/``test`` data, encoded by the
-        same backbone, on the device (see ``bench.run.sources.source_split``)."""
-        name = name or sources.source_names(self.params.get("source"))[0]
+        same backbone, on the device (see ``bench.run.taskdata.source_split``)."""
+        name = name or source_names(self.params.get("source"))[0]
         # a domain-adaptation strategy (it declares class_map) sees the source's labels as the target's classes
         target = self.meta if "class_map" in self.params else None
-        return sources.source_split(name, which, self.backbone, self.params, self.seed, target).to(self.device)
+        return source_split(name, which, self.backbone, self.params, self.seed, target).to(self.device)
 
     def unlabelled_target(self) -> TensorData:
         """Every target training sample outside validation, with its labels replaced by -1 (never readable)."""

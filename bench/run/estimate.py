@@ -33,21 +33,20 @@ from bench.backbones import resolve_backbone
 from bench.core.backbone import Backbone
 from bench.backbones.random_init import RandomInit
 from bench.backbones.vision import TimmBackbone
-from bench.core.errors import UserError
+from bench.core.errors import UserError, first_line
 from bench.core.splits import stratified_take
 from bench.estimate.scores import ESTIMATORS
 from bench.results import roles
 from bench.infra import provenance
 from bench.infra.atomic import write_text
 from bench.results.schema import new_row, now_iso
-from bench.run import registry
-from bench.run.cell import first_line
+from bench.plan import registry
 from bench.run.taskdata import load_task_data
 from bench.run.context import RunContext
-from bench.run.params import SHARED
+from bench.plan.params import SHARED
 from bench.run.pretrain import install_pretrainer
 from bench.run.progress import RunProgress
-from bench.run.suite import Suite, expand
+from bench.plan.suite import Suite, expand
 
 __all__ = ["ROLE", "STRATEGY", "EstimateCell", "EstimateSummary", "plan_estimates", "estimate_row", "run_estimates"]
 

@@ -7,7 +7,7 @@ this module, nothing else of bench (``tests/architecture`` checks it). Here:
   ``pretrained_model`` (the fine-tuning strategies' case), ``build_classifier`` (strategies that learn from a
   second task: model and groups), ``zero_init_head``, ``freeze``, ``count_params``;
 - **parameter groups**: ``head_and_body_groups`` and the shared parameters ``BACKBONE_LR_MULT`` and ``BATCHNORM``;
-- **a second task** (``bench.run.sources``): the parameters ``SOURCE``, ``AUX``, ``INIT``, ``CLASS_MAP``,
+- **a second task** (``bench.plan.sources``): the parameters ``SOURCE``, ``AUX``, ``INIT``, ``CLASS_MAP``,
   ``source_names``, ``task_metadata``; its data comes from ``ctx.source_split``;
 - **loops**: ``fit`` / ``evaluate`` / ``steps_per_epoch`` (the shared loop, ``bench.run.train``), the joint loop of
   domain adaptation and multi-task learning (``bench.run.joint``), the gradient reversal layer (``bench.run.grl``)
@@ -26,12 +26,12 @@ from torch import nn
 from bench.core.context import CellContext
 from bench.core.param import Param
 from bench.core.task import TaskMetadata
-from bench.run import registry
+from bench.plan import registry
 from bench.run.grl import GradientReversal, dann_lambda
 from bench.run.joint import (Batches, cat_inputs, feature_dim, joint_train_and_test, mixed_transformed,
                              multitask_loss)
 from bench.run.probe import solve_probe
-from bench.run.sources import AUX, CLASS_MAP, INIT, SOURCE, source_names
+from bench.plan.sources import AUX, CLASS_MAP, INIT, SOURCE, source_names
 from bench.run.train import count_params, evaluate, fit, steps_per_epoch
 
 __all__ = [

@@ -28,9 +28,9 @@ from bench.backbones.vision import TimmBackbone
 from bench.infra import provenance
 from bench.infra.atomic import atomic_path, write_json
 from bench.infra.cache import cache_dir
-from bench.run import registry
+from bench.plan import registry
 from bench.run.context import RunContext
-from bench.run.params import shared_defaults
+from bench.plan.params import shared_defaults
 from bench.run.taskdata import load_task_data
 
 PRETRAIN_DEFAULTS = {"lr": 2e-3}  # from-scratch's learning rate: the source model starts from random init

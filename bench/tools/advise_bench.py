@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.splits import stratified_take
-from bench.run import registry
+from bench.plan import registry
 
 
 def _draw(task_name: str, n: int, seed: int):

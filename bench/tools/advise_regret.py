@@ -42,7 +42,7 @@ from bench.core.errors import UserError
 from bench.core.splits import make_splits, stratified_take
 from bench.results import load_results
 from bench.results.roles import final_only, roles
-from bench.run import registry
+from bench.plan import registry
 
 __all__ = ["Group", "groups", "matrix_time_s", "regret_table", "main"]
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score
 
 from bench.backbones import resolve_backbone
-from bench.run.params import shared_defaults
+from bench.plan.params import shared_defaults
 from bench.run import train as train_module
 from bench.run.train import TensorData, fit, make_optimizer, warmup_cosine
 

@@ -15,7 +15,7 @@ import time
 import torch
 
 from bench.backbones import resolve_backbone
-from bench.run.params import shared_defaults
+from bench.plan.params import shared_defaults
 from bench.infra.provenance import describe_device, pick_device
 from bench.run.train import TensorData, fit, predict, sync
 

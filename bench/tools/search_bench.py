@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.results import load_results
 from bench.runner import run_suite
-from bench.run.suite import parse_suite
+from bench.plan.suite import parse_suite
 
 LRS = [0.001, 0.003, 0.01, 0.03]
 

@@ -21,7 +21,7 @@ def isolated(tmp_path, monkeypatch):
     """A fresh cache and a clean registry of own tasks; the tiny BERT stands in for MiniLM (zero-shot class names)."""
     from bench.backbones import text_embed
     from bench.run import features as features_module
-    from bench.run import registry
+    from bench.plan import registry
     from bench.run.taskdata import load_task_data
     from tests.helpers.text_fixtures import tiny_bert
 
@@ -70,7 +70,7 @@ SMALL = {"min_steps_per_epoch": 2}  # tiny epochs: the tests check the protocol,
 
 
 def test_an_image_folder_gets_an_answer_a_report_and_a_suite_that_loads(isolated, capsys):
-    from bench.run.suite import load_suite
+    from bench.plan.suite import load_suite
 
     tmp = isolated
     folder = photos(tmp / "photos")

@@ -16,7 +16,7 @@ from bench.core.errors import UserError
 from bench.core.task import Split, Task, TaskData, TaskMetadata
 from bench.run.cell import run_cell
 from bench.run.taskdata import load_task_data
-from bench.run.suite import expand, parse_suite
+from bench.plan.suite import expand, parse_suite
 from tests.helpers.tiny import TINY_MODEL, TinyShapes, register, shapes_images
 
 PARAMS = {"epochs": 2, "batch_size": 32, "eval_batch_size": 64, "min_steps_per_epoch": 2, "val_size": 30}

@@ -15,12 +15,12 @@ import pytest
 import torch
 from torch import nn
 
-from bench.run import registry
+from bench.plan import registry
 from bench.backbones import resolve_backbone
 from bench.core.context import Outcome
 from bench.run.context import RunContext
 from bench.run.taskdata import load_task_data
-from bench.run.suite import expand, parse_suite
+from bench.plan.suite import expand, parse_suite
 from bench.run.train import TensorData, Transform
 from bench.core.strategy import Strategy
 from bench.core.task import Split, TaskData

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.run import registry
+from bench.plan import registry
 from bench.run.kit import count_params
 from bench.run.train import fit
 from tests.benchmarks import BENCH_PARAMS, capture_training, mean_seconds

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.core.errors import UserError
-from bench.run.suite import parse_suite
+from bench.plan.suite import parse_suite
 
 GOOD = {"name": "t", "tasks": ["digits"], "backbones": ["test_efficientnet"], "strategies": ["from-scratch"]}
 

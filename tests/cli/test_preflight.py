@@ -11,8 +11,8 @@ import yaml
 
 from bench.cli.main import main
 from bench.core.errors import UserError
-from bench.run.preflight import check_cells
-from bench.run.suite import expand, parse_suite
+from bench.plan.preflight import check_cells
+from bench.plan.suite import expand, parse_suite
 from bench.runner import check_before_run
 from tests.helpers.tiny import TINY_MODEL, tiny_weights
 

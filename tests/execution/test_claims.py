@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from bench.infra.claims import Claims, claims_dir
-from bench.run.suite import expand, parse_suite
+from bench.plan.suite import expand, parse_suite
 from bench.runner import run_suite
 from tests.execution.test_executors import ROOT, cell_rows, probes
 from tests.execution.test_executors import plugin_env  # noqa: F401 - module fixture shared with the contract tests

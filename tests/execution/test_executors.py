@@ -16,14 +16,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from bench.run import registry
+from bench.plan import registry
 from bench import results
 from bench.infra.assets import ASSETS
 from bench.core.errors import UserError
 from bench.execution import make_executor
 from bench.results.predictions import read_predictions
 from bench.runner import run_suite
-from bench.run.suite import expand, parse_suite
+from bench.plan.suite import expand, parse_suite
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent

@@ -18,7 +18,7 @@ import yaml
 
 from bench import results
 from bench.runner import run_suite
-from bench.run.suite import expand, parse_suite
+from bench.plan.suite import expand, parse_suite
 from tests.execution.test_executors import ROOT, cell_rows, executor_kwargs, probes
 from tests.execution.test_executors import plugin_env, ray_local  # noqa: F401 - module fixtures shared with the contract tests
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench.gate import baseline, check
-from bench.run.suite import expand, load_suite
+from bench.plan.suite import expand, load_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = ROOT / "baselines" / "ci-cpu.parquet"

@@ -9,7 +9,7 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from bench.run import registry
+from bench.plan import registry
 from bench.backbones import resolve_backbone
 from bench.core.task import Split, Task, TaskData, TaskMetadata
 

@@ -17,7 +17,7 @@ from bench.core.strategy import Strategy
 from bench.results.predictions import CellPredictions, SplitPredictions, predictions_path, read_predictions
 from bench.results.schema import CellRecord
 from bench.run.taskdata import load_task_data
-from bench.run.suite import parse_suite
+from bench.plan.suite import parse_suite
 from bench.runner import run_suite
 from tests.helpers.tiny import TINY_MODEL, TinyShapes, register, tiny_weights
 
@@ -148,7 +148,7 @@ def test_reused_first_seed_final_has_its_trials_predictions(tmp_path):
 def test_predictions_leave_no_arrays_in_the_row(tiny):
     """run_cell hands the predictions beside the row: the row holds no arrays."""
     from bench.run.cell import run_cell
-    from bench.run.suite import expand
+    from bench.plan.suite import expand
 
     suite = parse_suite({"tasks": ["tiny-shapes"], "backbones": [tiny], "strategies": ["zero-shot"], "seeds": [0],
                          "params": TINY})

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench.run import registry
-from bench.run.params import strategy_params
+from bench.plan import registry
+from bench.plan.params import strategy_params
 from bench.core.errors import UserError
 from bench.core.splits import make_splits, stratified_take
 from bench.core.task import TaskMetadata
@@ -80,7 +80,7 @@ def test_stratified_take_keeps_every_class():
 
 
 def test_parameter_precedence_and_grids():
-    from bench.run.suite import expand, parse_suite
+    from bench.plan.suite import expand, parse_suite
 
     suite = parse_suite({"tasks": ["digits"], "backbones": ["test_efficientnet"],
                          "strategies": ["from-scratch", "partial-freeze"],

@@ -10,7 +10,7 @@ import pytest
 from bench import results
 from bench.core.errors import UserError
 from bench.runner import run_suite
-from bench.run.suite import expand, parse_suite
+from bench.plan.suite import expand, parse_suite
 from bench.core.strategy import Strategy
 from tests.helpers.tiny import register
 

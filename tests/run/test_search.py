@@ -11,8 +11,8 @@ import torch
 from bench import results
 from bench.core.errors import UserError
 from bench.core.task import Split, TaskData
-from bench.run.search import Range, StrategySearch, TrialResult, best_trial, suggest
-from bench.run.suite import expand, parse_suite
+from bench.plan.search import Range, StrategySearch, TrialResult, best_trial, suggest
+from bench.plan.suite import expand, parse_suite
 from bench.run.train import planned_epochs, steps_per_epoch
 from bench.runner import run_suite
 from tests.cli.test_cli_bad_input import main_inprocess

@@ -12,13 +12,14 @@ from bench import results
 from bench.backbones import resolve_backbone
 from bench.core.errors import UserError
 from bench.core.task import Split, Task, TaskData, TaskMetadata
-from bench.run import features, registry
+from bench.run import features
+from bench.plan import registry
 from bench.run.cell import run_cell
 from bench.run.taskdata import load_task_data
 from bench.run.context import RunContext
 from bench.run.grl import GradientReversal, dann_lambda, grad_reverse
 from bench.run.joint import multitask_loss
-from bench.run.suite import expand, parse_suite
+from bench.plan.suite import expand, parse_suite
 from bench.runner import run_suite, select
 from tests.helpers.tiny import TINY_MODEL, TinyShapes, register, shapes_images
 

@@ -8,7 +8,7 @@ import torch
 
 from bench.run.cell import run_cell
 from bench.run.taskdata import load_task_data
-from bench.run.suite import expand, parse_suite
+from bench.plan.suite import expand, parse_suite
 from strategies.lp_ft import single_linear  # stage 1's solver is bench.run.probe (tests/run/test_probe.py)
 from tests.helpers.tiny import TINY_MODEL, TinyShapes, register, tiny_weights
 

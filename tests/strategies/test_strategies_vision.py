@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from bench.run import registry
+from bench.plan import registry
 from bench.run.cell import run_cell
 from bench.run.taskdata import load_task_data
-from bench.run.suite import expand, parse_suite
+from bench.plan.suite import expand, parse_suite
 from tests.helpers.tiny import (TINY_MODEL, TinyShapes, check_contract, check_predictions, register,
                                 tiny_weights)
 

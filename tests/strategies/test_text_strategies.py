@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.run import registry
+from bench.plan import registry
 from bench.run.cell import run_cell
 from bench.run.taskdata import load_task_data
-from bench.run.suite import expand, parse_suite
+from bench.plan.suite import expand, parse_suite
 from tests.helpers.text_fixtures import TinySentiment, tiny_bert, vectors_table, write_word2vec_text
 from tests.helpers.tiny import check_contract, check_predictions, register
 

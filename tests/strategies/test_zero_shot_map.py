@@ -8,7 +8,7 @@ import torch
 from bench.backbones.vision import imagenet_mapping
 from bench.run.cell import run_cell
 from bench.run.taskdata import load_task_data
-from bench.run.suite import expand, parse_suite
+from bench.plan.suite import expand, parse_suite
 from tasks.fashion_mnist import FashionMNIST
 from tests.helpers.tiny import TINY_MODEL, TinyShapes, register, tiny_weights
 

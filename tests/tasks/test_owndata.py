@@ -400,7 +400,7 @@ def test_vision_strategies_run_on_an_image_folder(tmp_path, fresh_cache, monkeyp
 
 
 def test_text_strategies_run_on_a_csv(tmp_path, monkeypatch):
-    from bench.run import registry
+    from bench.plan import registry
     from bench.run.cell import run_cell
     from tests.strategies.test_text_strategies import cells_for
     from tests.helpers.text_fixtures import sentences, vectors_table, write_word2vec_text
@@ -444,10 +444,10 @@ def test_a_suite_of_own_data_runs_every_base_strategy_estimates_and_reports(tmp_
 
     from bench.backbones import text_embed
     from bench.run import features as features_module
-    from bench.run import registry
+    from bench.plan import registry
     from bench.run.taskdata import load_task_data
     from bench.run.estimate import run_estimates
-    from bench.run.suite import load_suite
+    from bench.plan.suite import load_suite
     from bench.runner import run_suite
     from report import build_report
     from tests.helpers.text_fixtures import sentences, tiny_bert, vectors_table, write_word2vec_text

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from bench.run import registry
+from bench.plan import registry
 from bench.core.errors import UserError
 from tasks.ag_news import AGNews
 from tasks.imdb import IMDB

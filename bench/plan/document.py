@@ -1,8 +1,8 @@
 """The one schema a suite document is checked against (pydantic v2), before any cell runs.
 
 The document's shape (keys, types, seeds, fractions, a safe suite name) is checked here; values are then checked
-against the declared parameters (``bench.run.params``) of the strategies and backbones the suite names, by
-``bench.run.suite.parse_suite``. Every problem becomes one ``UserError`` line naming the key, the value and what
+against the declared parameters (``bench.plan.params``) of the strategies and backbones the suite names, by
+``bench.plan.suite.parse_suite``. Every problem becomes one ``UserError`` line naming the key, the value and what
 is allowed.
 """
 

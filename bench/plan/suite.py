@@ -17,13 +17,14 @@ from typing import Any
 import yaml
 
 from bench.results import roles
-from bench.run import registry
+from bench.plan import registry
 from bench.backbones import resolve_backbone
 from bench.core.errors import UserError
-from bench.run.params import SHARED, Param, shared_defaults, strategy_params
-from bench.run.schema import NAME_PATTERN, validate_document
-from bench.run.search import SearchSpec, parse_budget, parse_search, split_overrides
-from bench.run.suite_checks import check_sources, parse_backbone_entry
+from bench.plan.params import SHARED, Param, shared_defaults, strategy_params
+from bench.plan.document import NAME_PATTERN, validate_document
+from bench.plan.search import SearchSpec, parse_budget, parse_search, split_overrides
+from bench.plan.backbone_entries import parse_backbone_entry
+from bench.plan.sources import check_sources
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"  # bench/suites
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Cell:
     fraction: float
     params: dict[str, Any] = field(hash=False)
     versions: tuple[str, str] = ("1", "1")  # (task plugin version, strategy plugin version)
-    # Hyperparameter search (bench.run.search): a 'search' trial or a 'final' cell. Only a trial's role and number
+    # Hyperparameter search (bench.plan.search): a 'search' trial or a 'final' cell. Only a trial's role and number
     # enter the key, so suites without search keep their keys; the selection notes are carried to the row only.
     role: str = roles.FINAL
     trial: int | None = None
@@ -46,7 +47,7 @@ class Cell:
     def key(self) -> str:
         ident = {"task": self.task, "backbone": self.backbone, "strategy": self.strategy, "seed": self.seed,
                  "fraction": self.fraction, "params": self.params, "plugin_versions": list(self.versions)}
-        if self.role in roles.TRIALS:  # trials (bench.run.search, bench.advise.race) are their own cells
+        if self.role in roles.TRIALS:  # trials (bench.plan.search, bench.advise.race) are their own cells
             ident |= {"role": self.role, "trial": self.trial}
         return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -69,7 +70,7 @@ class Suite:
     backbone_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
     check: dict[str, Any] = field(default_factory=dict)
-    search: SearchSpec | None = None  # bench.run.search: the same search for every strategy, then every seed
+    search: SearchSpec | None = None  # bench.plan.search: the same search for every strategy, then every seed
     budget_steps: int | None = None  # optimizer steps per trained cell (epochs follow from the train size)
 
 
@@ -104,8 +105,8 @@ def load_suite(spec: str) -> Suite:
 def parse_suite(raw: Any, default_name: str = "suite", where: str = "suite", base_dir: Path | None = None) -> Suite:
     """Validate a suite document; every problem is one UserError line naming the key, the value and the fix.
 
-    The document's shape is checked by the schema (``bench.run.schema``); names by the registry and the backbone
-    resolvers; parameter values against their declarations (``bench.run.params``).
+    The document's shape is checked by the schema (``bench.plan.document``); names by the registry and the backbone
+    resolvers; parameter values against their declarations (``bench.plan.params``).
     """
     doc = validate_document(raw, where)
     if doc.name is None and not re.fullmatch(NAME_PATTERN, default_name):
@@ -122,12 +123,12 @@ def parse_suite(raw: Any, default_name: str = "suite", where: str = "suite", bas
             registry.get(kind, name)
     for name in suite.backbones:
         resolve_backbone(name)
-    # The search blocks (bench.run.search) come out of strategy_params before their values are checked.
+    # The search blocks (bench.plan.search) come out of strategy_params before their values are checked.
     suite.strategy_params, overrides = split_overrides(suite.strategy_params)
     suite.search = parse_search(doc.search, where, suite.strategies, overrides)
     suite.budget_steps = parse_budget(doc.budget, where)
     _check_values(suite, where)
-    # strategies that learn from a second task (bench.run.suite_checks)
+    # strategies that learn from a second task (bench.plan.sources)
     check_sources(suite.tasks, suite.strategies, lambda strategy: [suite.params, *suite.backbone_params.values(),
                                                                    suite.strategy_params.get(strategy, {})], where)
     return suite

@@ -7,7 +7,7 @@ ones not yet recorded with its executor, and passes every recorded row back in t
 round, so groups run side by side and a wave's trials run in parallel on the process and Ray executors.
 
 Search trials run on the first seed of the suite's ``seeds``; selection reads the validation value of the trial
-rows only (``bench.run.search.trial_value``), never a test score.
+rows only (``bench.plan.search.trial_value``), never a test score.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.results import roles
-from bench.run.search import StrategySearch, TrialResult, best_trial, suggest, trial_value
-from bench.run.suite import Cell, Suite
+from bench.plan.search import StrategySearch, TrialResult, best_trial, suggest, trial_value
+from bench.plan.suite import Cell, Suite
 
 __all__ = ["SearchPlan"]
 
@@ -81,7 +81,7 @@ class _Group:
 
 
 class SearchPlan:
-    """Which cells each round of a run holds, from the suite's plain cells (``bench.run.suite.expand``)."""
+    """Which cells each round of a run holds, from the suite's plain cells (``bench.plan.suite.expand``)."""
 
     def __init__(self, suite: Suite, cells: list[Cell], keep: Callable[[list[Cell]], list[Cell]], wave_size: int):
         """Group ``cells`` (the suite's expansion) and apply the ``--only`` filter ``keep``.

@@ -22,8 +22,8 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import TrialState, create_trial
 
 from bench.core.errors import UserError
-from bench.run import registry
-from bench.run.params import SHARED
+from bench.plan import registry
+from bench.plan.params import SHARED
 
 __all__ = ["Range", "SearchSpec", "StrategySearch", "TrialResult", "best_trial", "parse_budget", "parse_search",
            "split_overrides", "suggest", "trial_value"]

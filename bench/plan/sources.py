@@ -7,28 +7,23 @@ copies it into ``source_task``. Domain-adaptation strategies also set ``source_c
 must have the target's classes (same names, in any order), or the ``class_map`` parameter names, for every source
 class used, its target class (source classes left out are dropped from the source data).
 
-The suite reader checks the sources (``bench.run.suite_checks.check_sources``: one ``UserError`` line before
-anything runs); ``source_split`` gives a cell the source's data, encoded by the cell's backbone, with a seeded
-train/validation split of the source's official training data (``CellContext.source_split``).
+``check_sources`` runs when the suite is read (one ``UserError`` line before anything runs); a cell gets the
+source's data, encoded by its backbone, from ``CellContext.source_split`` (``bench.run.context``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
-from bench.core.backbone import Backbone
 from bench.core.errors import UserError
-from bench.core.splits import make_splits
 from bench.core.task import TaskMetadata
-from bench.core.tensordata import TensorData
-from bench.run import features, registry
-from bench.run.params import Param
-from bench.run.taskdata import load_task_data
+from bench.plan import registry
+from bench.plan.params import Param, strategy_params
 
-__all__ = ["SOURCE", "AUX", "INIT", "CLASS_MAP", "MappingParam", "source_names", "label_map", "source_split"]
+__all__ = ["SOURCE", "AUX", "INIT", "CLASS_MAP", "MappingParam", "source_names", "label_map", "check_sources"]
 
 # How a strategy that learns from a source starts: the backbone's pretrained weights or a random init.
 INIT = Param("pretrained", "start from the backbone's pretrained weights or from a random init", str,
@@ -82,20 +77,46 @@ def label_map(source: TaskMetadata, target: TaskMetadata, class_map: dict[str, s
     return torch.tensor([target.classes.index(class_map[c]) if c in class_map else -1 for c in source.classes])
 
 
-def source_split(name: str, which: str, backbone: Backbone, params: dict[str, Any], seed: int,
-                 target: TaskMetadata | None = None) -> TensorData:
-    """Task ``name``'s ``train``, ``val`` or ``test`` data, encoded by ``backbone`` (on the CPU).
+# strategy name -> the parameter mappings that set its cells' values, later ones winning (the suite's ``params``,
+# its ``backbone_params`` of each backbone, its ``strategy_params`` of that strategy).
+ParamLayers = Callable[[str], list[dict[str, Any]]]
 
-    Validation is a seeded stratified cut (``seed`` and ``params["val_size"]``) of the source's official training
-    split; the source's labels are all used (a cell's fraction concerns its target). With ``target`` (domain
-    adaptation, ``source_classes = "same"``), labels become ``target``'s class indices through
-    ``params["class_map"]`` and source classes it leaves out are dropped.
+
+def _values(layers: ParamLayers, strategy: str, key: str) -> list[Any]:
+    """Every value ``key`` can take in the suite's cells of ``strategy`` (its default when nothing sets it)."""
+    declared = strategy_params(registry.get("strategy", strategy)).get(key)
+    found = []
+    for values in layers(strategy):
+        if key in values:
+            found = values[key] if isinstance(values[key], list) else [values[key]]
+    if not found:
+        found = [declared.default if declared else None]
+    return found
+
+
+def check_sources(tasks: list[str], strategies: list[str], layers: ParamLayers, where: str) -> None:
+    """Refuse, in one line, a suite whose source-needing strategies lack a usable source.
+
+    Checked: a strategy with ``needs=("source",)`` has a source; every source names a known task of the target's
+    modality; for ``source_classes = "same"`` the classes match (or ``class_map`` maps them onto the target's).
     """
-    task, data = registry.get("task", name), load_task_data(name)
-    splits = make_splits(data.train.y, data.test.y, seed, 1.0, params["val_size"], None)
-    official = features.encoded_split(task, data, backbone, params, "test" if which == "test" else "train")
-    out = official.take(getattr(splits, which))
-    if target is not None:
-        y = label_map(task.metadata, target, params.get("class_map"))[out.y]
-        out = TensorData(out.inputs, y).take(torch.nonzero(y >= 0).flatten())
-    return out
+    for name in strategies:
+        strategy = registry.get("strategy", name)
+        if "source" not in getattr(strategy, "needs", ()):
+            continue
+        for value in _values(layers, name, "source"):
+            names = source_names(value)
+            if not names:
+                raise UserError(f"{where}: strategy {name!r} needs a source task; add strategy_params: "
+                                f"{{{name}: {{source: TASK}}}} (tasks: {', '.join(registry.plugins('task'))})")
+            for source in names:
+                source_meta = registry.get("task", source).metadata
+                for target in tasks:
+                    target_meta = registry.get("task", target).metadata
+                    if source_meta.modality != target_meta.modality:
+                        raise UserError(f"{where}: strategy {name!r}: source {source!r} is a {source_meta.modality} "
+                                        f"task, target {target!r} is {target_meta.modality}; use a source of the "
+                                        "same modality")
+                    if getattr(strategy, "source_classes", "any") == "same":
+                        for class_map in _values(layers, name, "class_map"):
+                            label_map(source_meta, target_meta, class_map, where)

@@ -9,7 +9,7 @@ cells (a count and examples), the missing weights and the fixes.
 
 Failures a plugin declares are not errors here: a strategy's ``skip_reason`` records a ``skipped`` row by design.
 The suite's own consistency (unknown names, parameter values, a source task whose classes do not match the target)
-is checked when the suite is parsed (``bench.run.suite``).
+is checked when the suite is parsed (``bench.plan.suite``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from collections.abc import Iterable
 
 from bench.backbones import resolve_backbone
 from bench.core.errors import UserError
-from bench.run import registry
-from bench.run.suite import Cell
+from bench.plan import registry
+from bench.plan.suite import Cell
 
 __all__ = ["check_cells", "uses_pretrained_weights"]
 
