@@ -2,9 +2,10 @@
 record every outcome. With a hyperparameter search the run goes in rounds (``bench.plan.rounds``: trials in
 waves, then the selected configuration on every seed); without one it is a single round of every cell.
 
-What one cell does lives in ``bench.run.cell``; where cells run in ``bench.execution``. This module is the only
-writer of a results directory while a run is going: interrupting and rerunning resumes, finished cells are read
-from the results directory, not recomputed.
+What one cell does lives in ``bench.run.cell``; where cells run in ``bench.execution``; how each finished cell is
+recorded in ``bench.run.rowloop`` (shared with ``transferbench estimate``). This module is the only writer of a
+results directory while a run is going: interrupting and rerunning resumes, finished cells are read from the results
+directory, not recomputed.
 
 Several runners may share one results directory (two terminals, two machines on a shared disk): each takes a claim
 on a cell before handing it to its executor (``bench.infra.claims``), skips the cells others hold, and comes back
@@ -34,8 +35,9 @@ from bench.infra.provenance import pick_device
 from bench.plan import preflight
 from bench.run.pretrain import record_pretraining, source_specs
 from bench.run.progress import RunProgress
-from bench.plan.suite import Cell, Suite, expand
 from bench.plan.rounds import SearchPlan
+from bench.plan.suite import Cell, Suite, expand
+from bench.run.rowloop import pending, record_rows
 
 
 def select(cells: list[Cell], only: list[str]) -> list[Cell]:
@@ -131,8 +133,7 @@ def run_suite(suite: Suite, results_dir: Path, suite_file: Path | None = None, f
     planned = plan.size()
     with RunProgress(planned) as progress, Claims(results_dir, claim_timeout) as claims:
         while cells:
-            todo = [c for c in cells
-                    if force or c.key not in done or (retry_errors and done[c.key]["status"] == "error")]
+            todo = pending(cells, done, force, retry_errors)
             summary.total += len(cells)
             summary.skipped_done += len(cells) - len(todo)
             progress.set_total(planned - summary.skipped_done - summary.by_others)
@@ -195,7 +196,8 @@ def _run_shared(runner, todo: list[Cell], suite_name: str, results_dir: Path, do
             return True
 
         ran_before = summary.ran
-        _run_round(runner, CellQueue(todo, take), suite_name, results_dir, done, summary, progress, claims)
+        with contextlib.closing(runner.run(CellQueue(todo, take), suite_name, progress)) as finished:
+            record_rows(finished, results_dir, done, summary, progress, _detail, claims)  # also into done
         todo = []
         for cell in elsewhere:
             row = _read_row(results_dir, cell.key) if _row_stamp(results_dir, cell.key) != seen[cell.key] else None
@@ -240,28 +242,6 @@ def _read_row(results_dir: Path, key: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return row if isinstance(row, dict) and row.get("cell") == key else None
-
-
-def _run_round(runner, todo: list[Cell] | CellQueue, suite_name: str, results_dir: Path,
-               done: dict[str, dict[str, Any]], summary: RunSummary, progress: RunProgress,
-               claims: Claims | None = None) -> None:
-    """Run ``todo`` with the executor and record every row (also into ``done``, which the next round reads)."""
-    last_consolidated = 0.0
-    with contextlib.closing(runner.run(todo, suite_name, progress)) as finished:
-        for cell, record in finished:
-            row = record.row
-            results.record_cell(results_dir, record)  # traceback, predictions, then the row
-            if claims is not None:
-                claims.release(cell.key)
-            done[cell.key] = row
-            # The tables are rebuilt from cells/ (the source of truth) at most once a second: with many fast
-            # workers, rebuilding after every row would cost more than the cells.
-            if time.monotonic() - last_consolidated >= 1.0:
-                results.consolidate_locked(results_dir)
-                last_consolidated = time.monotonic()
-            summary.ran += 1
-            summary.failed += row["status"] == "error"
-            progress.end_cell(cell.label(), row["status"], _detail(row))
 
 
 def _detail(row: dict[str, Any]) -> str:

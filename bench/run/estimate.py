@@ -10,7 +10,8 @@ initialisation (``<backbone>@random``, the lower anchor), this computes on the t
   applied to those same features (for the anchor: its random 1000-way head). Text backbones have none.
 
 Each estimate is one results row (``role: "estimate"``, ``strategy: "estimate"``) in ``cells/<key>.json``, written
-through ``bench.results``: rerunning skips recorded estimates (error rows are retried), ``force`` recomputes them.
+through ``bench.results`` by the runner's loop (``bench.run.rowloop``): rerunning skips recorded estimates (error rows
+are retried), ``force`` recomputes them.
 """
 
 from __future__ import annotations
@@ -38,15 +39,15 @@ from bench.core.splits import stratified_take
 from bench.estimate.scores import ESTIMATORS
 from bench.results import roles
 from bench.infra import provenance
-from bench.infra.atomic import write_text
-from bench.results.schema import new_row, now_iso
+from bench.results.schema import CellRecord, new_row, now_iso
 from bench.plan import registry
-from bench.run.taskdata import load_task_data
-from bench.run.context import RunContext
 from bench.plan.params import SHARED
+from bench.plan.suite import Suite, expand
+from bench.run.context import RunContext
 from bench.run.pretrain import install_pretrainer
 from bench.run.progress import RunProgress
-from bench.plan.suite import Suite, expand
+from bench.run.rowloop import pending, record_rows
+from bench.run.taskdata import load_task_data
 
 __all__ = ["ROLE", "STRATEGY", "EstimateCell", "EstimateSummary", "plan_estimates", "estimate_row", "run_estimates"]
 
@@ -234,20 +235,14 @@ def run_estimates(suite: Suite, results_dir: Path, samples: int = 2000, device: 
         raise UserError("no estimates match the --only filters; drop or correct them")
     results_dir.mkdir(parents=True, exist_ok=True)
     done = results.read_cell_rows(results_dir)
-    todo = [c for c in plan if force or c.key not in done or done[c.key]["status"] == "error"]
+    todo = pending(plan, done, force, retry_errors=True)
     summary = EstimateSummary(results_dir, len(plan), len(plan) - len(todo), 0, 0)
     with RunProgress(len(todo)) as progress:
         if summary.skipped_done:
             progress.note(f"{summary.skipped_done} of {len(plan)} estimates already recorded in {results_dir}; "
                           "computing the rest (--force to recompute)")
-        for cell in todo:
-            row, tb = estimate_row(cell, suite.name, torch_device)
-            if tb:
-                write_text(results_dir / "logs" / f"{cell.key}.txt", tb)
-            results.write_row(results_dir, row)
-            summary.ran += 1
-            summary.failed += row["status"] == "error"
-            progress.end_cell(cell.label(), row["status"], _detail(row))
+        computed = ((cell, CellRecord(*estimate_row(cell, suite.name, torch_device))) for cell in todo)
+        record_rows(computed, results_dir, done, summary, progress, _detail)
     results.consolidate_locked(results_dir)
     return summary
 

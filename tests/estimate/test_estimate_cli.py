@@ -158,3 +158,38 @@ def test_the_source_head_on_pooled_features_gives_the_models_logits(tiny):
         logits = model(x)
         via_features = backbone.head(model)(backbone.features(backbone.feature_model(PARAMS), x))
     assert torch.allclose(logits, via_features, atol=1e-5)
+
+
+def test_rerun_retries_error_rows_skips_ok_ones_and_force_recomputes_all(tiny, tmp_path, monkeypatch, capsys):
+    """Resume goes through the runner's row loop (``bench.run.rowloop``); the estimate itself is faked here: the
+    anchor fails on the first run only, so the rerun retries it alone and ``force`` recomputes both."""
+    from bench.run import estimate
+    from bench.run.suite import load_suite
+
+    suite, results = load_suite(write_suite(tmp_path / "s.yaml", [tiny])), tmp_path / "r"
+    computed, anchor_fails = [], True
+
+    def fake_row(cell, suite_name, device):
+        fails = cell.random and anchor_fails
+        computed.append(cell.label_backbone)
+        row = {"cell": cell.key, "task": cell.task, "backbone": cell.label_backbone, "strategy": "estimate",
+               "seed": 0, "fraction": cell.fraction, "params": cell.params, "role": "estimate",
+               "status": "error" if fails else "ok", "error": "no features" if fails else None,
+               "logme": 1.0, "n_estimate_samples": 10, "wall_time_s": 0.5}
+        return row, "Traceback: no features" if fails else None
+
+    monkeypatch.setattr(estimate, "estimate_row", fake_row)
+    plan = [c.label_backbone for c in estimate.plan_estimates(suite, 100)]
+    first = estimate.run_estimates(suite, results, samples=100)
+    assert (first.ran, first.failed, first.skipped_done) == (2, 1, 0) and computed == plan
+    assert (results / "logs").is_dir() and len(list((results / "logs").glob("est-*.txt"))) == 1
+    assert "error   " in capsys.readouterr().err
+    computed.clear()
+    anchor_fails = False
+    second = estimate.run_estimates(suite, results, samples=100)
+    assert (second.ran, second.failed, second.skipped_done) == (1, 0, 1) and computed == [f"{tiny}@random"]
+    assert "1 of 2 estimates already recorded" in capsys.readouterr().err
+    computed.clear()
+    third = estimate.run_estimates(suite, results, samples=100, force=True)
+    assert (third.ran, third.skipped_done) == (2, 0) and computed == plan
+    assert all(row["status"] == "ok" for row in estimate_rows(results).values())
