@@ -164,7 +164,7 @@ def test_rerun_retries_error_rows_skips_ok_ones_and_force_recomputes_all(tiny, t
     """Resume goes through the runner's row loop (``bench.run.rowloop``); the estimate itself is faked here: the
     anchor fails on the first run only, so the rerun retries it alone and ``force`` recomputes both."""
     from bench.run import estimate
-    from bench.run.suite import load_suite
+    from bench.plan.suite import load_suite
 
     suite, results = load_suite(write_suite(tmp_path / "s.yaml", [tiny])), tmp_path / "r"
     computed, anchor_fails = [], True
