@@ -287,8 +287,8 @@ def compute_verdict(frame: pd.DataFrame, alpha: float = ALPHA, predictions: Pred
     Args:
         frame: results rows; only ``role == 'final'`` (or no role column) rows with status ``ok`` count.
         alpha: significance level of every test.
-        predictions: cell key → ``CellPredictions`` (``bench.results.read_many``); groups whose cells all have
-            them get intervals and tests paired on test examples.
+        predictions: cell key → ``CellPredictions`` (``bench.results.predictions.read_many``); groups whose cells
+            all have them get intervals and tests paired on test examples.
         comparisons: ``report.tables.group_comparisons`` of the same final rows, to reuse its bootstrap.
 
     Returns:
