@@ -13,7 +13,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class TableCell:
-    """One table cell: ``text`` to show, ``sort`` key for the sorting script, optional second line and class."""
+    """One cell of a page table: ``text`` to show, ``sort`` key for the sorting script, optional second line and
+    class. Not a cell of the run matrix (that is ``bench.run.suite.Cell``)."""
 
     text: str
     sort: str = ""
