@@ -33,7 +33,7 @@ def render_html(frame: pd.DataFrame, meta: dict[str, Any] | None = None,
         meta: optional extras: ``planned`` (list of cell keys the suite will run, for the pending count),
             ``suite`` (name if no row has one), ``generated_at``, ``results_dir`` (shown as text), ``notes``
             (list of warnings to show), ``exports`` (label → CSV file name, linked relatively).
-        predictions: cell key → ``CellPredictions`` (``bench.results.read_many``): intervals and tests then
+        predictions: cell key → ``CellPredictions`` (``bench.results.predictions.read_many``): intervals and tests then
             resample the test examples the cells predicted, paired across strategies; without them the
             binomial test model on ``n_test`` stands in (see docs/REPORT.md).
 

@@ -1,7 +1,7 @@
 """Table cells for the report page: what a cell shows, its sort key, and the number formats every section uses.
 
-Sections turn analysis tables into ``Table`` rows of ``Cell``; the page's template prints them (autoescaped) and its
-sorting script orders rows by each cell's ``sort`` key. Imports nothing else of the report.
+Sections turn analysis tables into ``Table`` rows of ``TableCell``; the page's template prints them (autoescaped)
+and its sorting script orders rows by each cell's ``sort`` key. Imports nothing else of the report.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class Cell:
-    """One table cell: ``text`` to show, ``sort`` key for the sorting script, optional second line and class."""
+class TableCell:
+    """One cell of a page table: ``text`` to show, ``sort`` key for the sorting script, optional second line and
+    class. Not a cell of the run matrix (that is ``bench.run.suite.Cell``)."""
 
     text: str
     sort: str = ""
@@ -26,7 +27,7 @@ class Cell:
 class Table:
     caption: str
     headers: list[tuple[str, str]]  # (label, tooltip)
-    rows: list[list[Cell]]
+    rows: list[list[TableCell]]
 
 
 def finite(x: Any) -> bool:

@@ -13,12 +13,10 @@ from typing import Any
 import pandas as pd
 
 from report import alarm, budget, crossover, depth, domain, estimates, verdict
-from report.metrics import (  # noqa: F401 - re-exported
-    cell_metrics, curve_summary, failures, group_comparisons, leaderboard, run_summary, strategy_cells,
-    transfer_metrics)
+from report.metrics import (  # also re-exported
+    curve_summary, failures, group_comparisons, leaderboard, run_summary, transfer_metrics)
 from report.vocabulary import (  # noqa: F401 - re-exported
-    BASELINE, ESTIMATE, FINAL, GROUP, NUMERIC, STRATEGY_ORDER, TEXT, Predictions, curve_kind, curve_start,
-    final_only, is_final, is_role, normalize, strategy_sort_key)
+    BASELINE, ESTIMATE, GROUP, Predictions, curve_kind, final_only, is_final, is_role, normalize)
 
 
 @dataclass(frozen=True)

@@ -287,8 +287,8 @@ def compute_verdict(frame: pd.DataFrame, alpha: float = ALPHA, predictions: Pred
     Args:
         frame: results rows; only ``role == 'final'`` (or no role column) rows with status ``ok`` count.
         alpha: significance level of every test.
-        predictions: cell key → ``CellPredictions`` (``bench.results.read_many``); groups whose cells all have
-            them get intervals and tests paired on test examples.
+        predictions: cell key → ``CellPredictions`` (``bench.results.predictions.read_many``); groups whose cells
+            all have them get intervals and tests paired on test examples.
         comparisons: ``report.tables.group_comparisons`` of the same final rows, to reuse its bootstrap.
 
     Returns:
@@ -352,7 +352,7 @@ def sentences(verdict: Verdict) -> list[str]:
             line += f" {_count(len(compared) - len(decided), 'group')} with one seed stay undecided."
         out.append(line)
         out.append(_tied_sentence(at, decided, verdict.beats.get(fraction), winner))
-        out.append(_rank_sentence(at, test, winner))
+        out.append(_rank_sentence(at, test))
     if not out:
         out.append("No finished final runs yet: no verdict.")
     return out
@@ -372,7 +372,7 @@ def _tied_sentence(at: str, decided: list[GroupVerdict], beats: pd.DataFrame | N
     return line + "."
 
 
-def _rank_sentence(at: str, test: RankTest, winner: str) -> str:
+def _rank_sentence(at: str, test: RankTest) -> str:
     if not test.tested:
         return f"Across groups at {at}: {test.reason}, so ranks are not compared statistically."
     head = f"Across the {test.blocks} complete groups at {at} ({test.test} p = {test.p:.3g})"

@@ -18,7 +18,7 @@ from bench.results import seedstats as stats
 from bench.results.predictions import CellPredictions
 from bench.results.roles import ESTIMATE, FINAL, SEARCH, final_only, is_final, is_role  # noqa: F401 - re-exported
 
-Predictions = Mapping[str, CellPredictions]  # cell key -> what the cell predicted (bench.results.read_many)
+Predictions = Mapping[str, CellPredictions]  # cell key -> what the cell predicted (bench.results.predictions.read_many)
 
 BASELINE = "from-scratch"
 # Known strategies first, in the order the lectures introduce them; anything newer follows alphabetically.

@@ -73,7 +73,6 @@ class SearchSpec:
     trials: int
     seed: int
     space: dict[str, Dimension]
-    refit: bool = False
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # strategy -> {"space": ..., "trials": N}
 
     def for_strategy(self, name: str) -> tuple[StrategySearch | None, str | None]:

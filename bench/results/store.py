@@ -36,7 +36,7 @@ from bench.core.errors import UserError
 from bench.infra.atomic import atomic_path, write_json, write_text
 
 from bench.results.predictions import predictions_path, write_predictions
-from bench.results.schema import COLUMNS, JSON_COLUMNS, REQUIRED_COLUMNS, STATUSES, CellRecord  # noqa: F401
+from bench.results.schema import COLUMNS, JSON_COLUMNS, REQUIRED_COLUMNS, STATUSES, CellRecord
 
 
 def cells_dir(results_dir: str | Path) -> Path:

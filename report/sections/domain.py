@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from report.cells import Cell, Table
+from report.cells import TableCell, Table
 
 
 def _pct(mean: float, low: float, high: float) -> str:
@@ -29,7 +29,7 @@ def html_tables(table: pd.DataFrame) -> list[Table]:
             gain = "" if not math.isfinite(r["gain"]) else (
                 f"{100 * r['gain']:+.1f}" + (f" [{100 * r['gain_low']:+.1f}, {100 * r['gain_high']:+.1f}]"
                                              if math.isfinite(r["gain_low"]) else ""))
-            body.append([Cell(f"{r['fraction']:g}"), Cell(str(r["method"])), Cell(str(r["n"])),
-                         Cell(_pct(r["mean"], r["low"], r["high"])), Cell(gain)])
+            body.append([TableCell(f"{r['fraction']:g}"), TableCell(str(r["method"])), TableCell(str(r["n"])),
+                         TableCell(_pct(r["mean"], r["low"], r["high"])), TableCell(gain)])
         out.append(Table(f"{source} → {task} ({backbone})", headers, body))
     return out

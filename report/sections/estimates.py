@@ -1,6 +1,6 @@
 """The "Transferability estimates" section of the HTML page, from ``report.estimates`` tables.
 
-Built from the page's ``html.Cell`` / ``html.Table`` pieces and printed by the template's ``table`` macro with
+Built from the page's ``cells.TableCell`` / ``cells.Table`` pieces and printed by the template's ``table`` macro with
 autoescaping: every name and message shows as text, nothing is marked safe.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from report.estimates import ESTIMATORS, FEW_BACKBONES, MIN_BACKBONES, TRAINED, EstimateTables
-from report.cells import Cell, Table, sort_key, num, seconds
+from report.cells import TableCell, Table, sort_key, num, seconds
 
 _TIPS = {"logme": "LogME (You et al. 2021): log evidence of a Bayesian linear model on the features",
          "h_score": "H-score (Bao et al. 2019), Ledoit-Wolf shrunk: between-class vs total feature covariance",
@@ -33,33 +33,34 @@ def scores_table(task: str, scores: pd.DataFrame) -> Table:
     for r in scores.itertuples():
         sub = "random init: the lower anchor" if r.random_init else ""
         if r.status != "ok":
-            rows.append([Cell(r.backbone, r.backbone, sub), Cell(f"{r.fraction:g}", sort_key(r.fraction))]
-                        + [Cell("—") for _ in ESTIMATORS]
-                        + [Cell("error", "", str(r.error or ""), "warn"), Cell("—")])
+            rows.append([TableCell(r.backbone, r.backbone, sub), TableCell(f"{r.fraction:g}", sort_key(r.fraction))]
+                        + [TableCell("—") for _ in ESTIMATORS]
+                        + [TableCell("error", "", str(r.error or ""), "warn"), TableCell("—")])
             continue
-        cells = [Cell(r.backbone, r.backbone, sub or (r.note or "")), Cell(f"{r.fraction:g}", sort_key(r.fraction))]
+        cells = [TableCell(r.backbone, r.backbone, sub or (r.note or "")),
+                 TableCell(f"{r.fraction:g}", sort_key(r.fraction))]
         for name in ESTIMATORS:
             value = getattr(r, name)
             if not (isinstance(value, float) and math.isfinite(value)):
-                cells.append(Cell("—", "", "no source classifier" if name in ("nce", "leep") else ""))
+                cells.append(TableCell("—", "", "no source classifier" if name in ("nce", "leep") else ""))
                 continue
             own = anchors.get((r.base_backbone, r.fraction))
             anchor = getattr(own, name) if own is not None and not r.random_init else np.nan
             below = math.isfinite(anchor) and value < anchor
             is_best = not r.random_init and np.isclose(value, best[name])
-            cells.append(Cell(num(value), sort_key(value), "below its random-init anchor" if below else "",
-                              "neg" if below else "best" if is_best else "",
-                              "best pretrained backbone for this task" if is_best else ""))
-        cells += [Cell(num(r.n_estimate_samples, 0), sort_key(r.n_estimate_samples)),
-                  Cell(seconds(r.wall_time_s), sort_key(r.wall_time_s))]
+            cells.append(TableCell(num(value), sort_key(value), "below its random-init anchor" if below else "",
+                                   "neg" if below else "best" if is_best else "",
+                                   "best pretrained backbone for this task" if is_best else ""))
+        cells += [TableCell(num(r.n_estimate_samples, 0), sort_key(r.n_estimate_samples)),
+                  TableCell(seconds(r.wall_time_s), sort_key(r.wall_time_s))]
         rows.append(cells)
     return Table(f"Transferability estimates — {task}", headers, rows)
 
 
-def _tau_cell(value: float, note: str, p: float | None = None) -> Cell:
+def _tau_cell(value: float, note: str, p: float | None = None) -> TableCell:
     if not math.isfinite(value):
-        return Cell("—", "", note)
-    return Cell(num(value, 2), sort_key(value), f"p = {num(p)}" if p is not None and math.isfinite(p) else "")
+        return TableCell("—", "", note)
+    return TableCell(num(value, 2), sort_key(value), f"p = {num(p)}" if p is not None and math.isfinite(p) else "")
 
 
 def correlation_table(correlations: pd.DataFrame) -> Table:
@@ -70,9 +71,10 @@ def correlation_table(correlations: pd.DataFrame) -> Table:
                ("weighted τ", "scipy.stats.weightedtau: agreement among the top-ranked backbones weighs more")]
     rows = []
     for r in correlations.itertuples():
-        rows.append([Cell(r.task, r.task), Cell(r.strategy, r.strategy), Cell(f"{r.fraction:g}", sort_key(r.fraction)),
-                     Cell(r.metric, r.metric), Cell(ESTIMATORS.get(r.estimator, r.estimator), r.estimator),
-                     Cell(str(r.n_backbones), str(r.n_backbones), r.backbones),
+        rows.append([TableCell(r.task, r.task), TableCell(r.strategy, r.strategy),
+                     TableCell(f"{r.fraction:g}", sort_key(r.fraction)),
+                     TableCell(r.metric, r.metric), TableCell(ESTIMATORS.get(r.estimator, r.estimator), r.estimator),
+                     TableCell(str(r.n_backbones), str(r.n_backbones), r.backbones),
                      _tau_cell(r.tau, r.note, r.tau_p), _tau_cell(r.weighted_tau, r.note)])
     return Table("Do the estimates rank the backbones as training does?", headers, rows)
 

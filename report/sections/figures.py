@@ -17,7 +17,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from bench.results import seedstats as stats
-from report.figkit import (  # noqa: F401 - strategy_colors re-exported
+from report.figkit import (
     LEGEND_IN, Plot, curve_fractions, figure_legend, fmt_score, margins, plain_log_x, strategy_colors, style,
     to_data_uri, wrap_title)
 from report.vocabulary import strategy_sort_key

@@ -1,6 +1,6 @@
 """The HTML pieces of the per-example section (confusion, calibration) and of the search-vs-final alarm.
 
-Built from the same ``html.Table`` / ``figkit.Plot`` pieces as the rest of the page: the template prints them with
+Built from the same ``cells.Table`` / ``figkit.Plot`` pieces as the rest of the page: the template prints them with
 its ``table`` macro and autoescaping, so a class called ``<script>`` shows as text. Figures draw class and strategy
 names with ``text.parse_math`` off (``figkit.style``), so they print as written.
 """
@@ -15,7 +15,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from report import alarm, figkit
-from report.cells import Cell, Table, sort_key, num
+from report.cells import TableCell, Table, sort_key, num
 from report.perexample import ECE_BINS, PerExample, top_confused
 from report.vocabulary import strategy_sort_key
 
@@ -130,10 +130,10 @@ def calibration_table(task: str, table: pd.DataFrame) -> Table:
                ("n", "test predictions pooled over seeds (seeds)"), ("accuracy", "test accuracy of those predictions"),
                ("confidence", "mean probability of the predicted class"),
                ("ECE", f"expected calibration error, {ECE_BINS} equal-width confidence bins (Guo et al. 2017)")]
-    rows = [[Cell(r.backbone, r.backbone), Cell(_fraction(r.fraction), sort_key(r.fraction)),
-             Cell(r.strategy, r.strategy), Cell(str(r.n), str(r.n), f"{r.seeds} seed(s)"),
-             Cell(num(r.accuracy), sort_key(r.accuracy)), Cell(num(r.confidence), sort_key(r.confidence)),
-             Cell(num(r.ece), sort_key(r.ece), "over" if r.confidence > r.accuracy else "under")]
+    rows = [[TableCell(r.backbone, r.backbone), TableCell(_fraction(r.fraction), sort_key(r.fraction)),
+             TableCell(r.strategy, r.strategy), TableCell(str(r.n), str(r.n), f"{r.seeds} seed(s)"),
+             TableCell(num(r.accuracy), sort_key(r.accuracy)), TableCell(num(r.confidence), sort_key(r.confidence)),
+             TableCell(num(r.ece), sort_key(r.ece), "over" if r.confidence > r.accuracy else "under")]
             for r in table.itertuples()]
     return Table(f"Calibration — {task}", headers, rows)
 
@@ -149,8 +149,9 @@ def pairs_table(task: str, confusion: pd.DataFrame) -> Table:
     for (backbone, fraction, strategy), pairs in top.groupby(["backbone", "fraction", "strategy"], sort=False):
         text = [f"{r.true_class} → {r.predicted_class}: {r.share:.1%} ({r.count} of {r.n_true})"
                 for r in pairs.itertuples()]
-        rows.append([Cell(backbone, backbone), Cell(_fraction(fraction), sort_key(fraction)), Cell(strategy, strategy),
-                     Cell(text[0], sort_key(pairs["share"].iloc[0])), Cell(" · ".join(text[1:]) or "—")])
+        rows.append([TableCell(backbone, backbone), TableCell(_fraction(fraction), sort_key(fraction)),
+                     TableCell(strategy, strategy),
+                     TableCell(text[0], sort_key(pairs["share"].iloc[0])), TableCell(" · ".join(text[1:]) or "—")])
     return Table(f"Most confused class pairs — {task}", headers, rows)
 
 
@@ -186,14 +187,16 @@ def alarm_section(table: pd.DataFrame | None) -> dict[str, Any]:
                ("final test", "finals' mean test main metric")]
     rows = []
     for r in flagged.itertuples():
-        rows.append([Cell(c, c, cls="neg") for c in (r.task, r.backbone)] + [
-            Cell(_fraction(r.fraction), sort_key(r.fraction), cls="neg"), Cell(r.strategy, r.strategy, cls="neg"),
-            Cell(num(r.trial_val), sort_key(r.trial_val), f"{r.main_metric}, n_val={num(r.trial_n_val, 0)}", "neg"),
-            Cell(num(r.final_val_min), sort_key(r.final_val_min),
-                 f"seed {num(r.worst_seed, 0)}; mean {num(r.final_val_mean)} over {r.n}", "neg"),
-            Cell(num(r.gap, signed=True), sort_key(r.gap), cls="neg"),
-            Cell(num(r.margin), sort_key(r.margin), cls="neg"),
-            Cell(num(r.final_test_mean), sort_key(r.final_test_mean),
-                 "also below the trial by more than the margin" if r.test_below else "", "neg")])
+        rows.append([TableCell(c, c, cls="neg") for c in (r.task, r.backbone)] + [
+            TableCell(_fraction(r.fraction), sort_key(r.fraction), cls="neg"),
+            TableCell(r.strategy, r.strategy, cls="neg"),
+            TableCell(num(r.trial_val), sort_key(r.trial_val), f"{r.main_metric}, n_val={num(r.trial_n_val, 0)}",
+                      "neg"),
+            TableCell(num(r.final_val_min), sort_key(r.final_val_min),
+                      f"seed {num(r.worst_seed, 0)}; mean {num(r.final_val_mean)} over {r.n}", "neg"),
+            TableCell(num(r.gap, signed=True), sort_key(r.gap), cls="neg"),
+            TableCell(num(r.margin), sort_key(r.margin), cls="neg"),
+            TableCell(num(r.final_test_mean), sort_key(r.final_test_mean),
+                      "also below the trial by more than the margin" if r.test_below else "", "neg")])
     return {"checked": len(table), "alarms": len(flagged),
             "table": Table("Final runs far below their search trial", headers, rows) if rows else None}

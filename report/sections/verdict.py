@@ -1,7 +1,7 @@
 """The verdict section of the HTML page: sentences, the per-group ranking, the average ranks, the probability of
 beating, the CD diagram; and the label-budget crossover section.
 
-Built from the same ``html.Table`` / ``figkit.Plot`` pieces as the rest of the page, so the template prints it
+Built from the same ``cells.Table`` / ``figkit.Plot`` pieces as the rest of the page, so the template prints it
 with its ``table`` macro and autoescaping (nothing is marked safe).
 """
 
@@ -15,19 +15,19 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from report import crossover, figkit
-from report.cells import Cell, Table, sort_key, num
+from report.cells import TableCell, Table, sort_key, num
 from report.tables import ReportTables
 from report.verdict import ALPHA, Verdict, compute_verdict, fraction_label
 
 
-def _verdict_cell(significant: bool | None, rank: int, status: str, p: float) -> Cell:
+def _verdict_cell(significant: bool | None, rank: int, status: str, p: float) -> TableCell:
     if rank == 1:
-        return Cell("best", "0", cls="best")
+        return TableCell("best", "0", cls="best")
     if significant is None:
-        return Cell("undecided", "", "one seed, and no predictions or test size to resample") if (
-            status != "single") else Cell("—")
+        return TableCell("undecided", "", "one seed, and no predictions or test size to resample") if (
+            status != "single") else TableCell("—")
     sub = f"p = {num(p)} (Holm)"
-    return Cell("below", "2", sub, "neg", "significantly below the best") if significant else Cell(
+    return TableCell("below", "2", sub, "neg", "significantly below the best") if significant else TableCell(
         "tied for best", "1", sub, title="gap to the best within noise (seeds and test examples)")
 
 
@@ -50,17 +50,17 @@ def ranking_table(verdict: Verdict) -> Table:
     for g in verdict.groups:
         for r in g.results:
             pairing = "paired" if g.paired else "unpaired"
-            rows.append([Cell(g.task, g.task), Cell(g.backbone, g.backbone),
-                         Cell(f"{g.fraction:g}", sort_key(g.fraction)), Cell(str(r.rank), str(r.rank)),
-                         Cell(r.strategy, r.strategy),
-                         Cell(num(r.mean) + _interval(r.low, r.high), sort_key(r.mean), g.metric, title=r.method),
-                         Cell(r.n_label(), str(r.n), r.method),
-                         Cell("" if r.rank == 1 else num(r.diff, signed=True) + _interval(r.diff_low, r.diff_high,
-                                                                                          True),
-                              sort_key(r.diff), "" if r.rank == 1 or not math.isfinite(r.diff_low) else pairing),
+            rows.append([TableCell(g.task, g.task), TableCell(g.backbone, g.backbone),
+                         TableCell(f"{g.fraction:g}", sort_key(g.fraction)), TableCell(str(r.rank), str(r.rank)),
+                         TableCell(r.strategy, r.strategy),
+                         TableCell(num(r.mean) + _interval(r.low, r.high), sort_key(r.mean), g.metric, title=r.method),
+                         TableCell(r.n_label(), str(r.n), r.method),
+                         TableCell("" if r.rank == 1 else num(r.diff, signed=True)
+                                   + _interval(r.diff_low, r.diff_high, True),
+                                   sort_key(r.diff), "" if r.rank == 1 or not math.isfinite(r.diff_low) else pairing),
                          _verdict_cell(r.significant, r.rank, g.status, r.p),
-                         Cell(num(r.cost_ratio, 2) + "×" if math.isfinite(r.cost_ratio) else "—",
-                              sort_key(r.cost_ratio))])
+                         TableCell(num(r.cost_ratio, 2) + "×" if math.isfinite(r.cost_ratio) else "—",
+                                   sort_key(r.cost_ratio))])
     return Table("Ranking per task · backbone · label fraction", headers, rows)
 
 
@@ -73,10 +73,10 @@ def ranks_table(verdict: Verdict) -> Table:
                                     for t in tests]
     rows = []
     for strategy, values in verdict.ranks.iterrows():
-        rows.append([Cell(str(strategy), str(strategy))] + [Cell(num(v, 2), sort_key(v)) for v in values])
-    rows.append([Cell("rank test p")] + [Cell(f"{t.p:.3g}" if t.tested else "not tested", sort_key(t.p),
-                                              t.test if t.tested else t.reason) for t in tests])
-    rows.append([Cell("critical difference")] + [Cell(num(t.cd, 2), sort_key(t.cd)) for t in tests])
+        rows.append([TableCell(str(strategy), str(strategy))] + [TableCell(num(v, 2), sort_key(v)) for v in values])
+    rows.append([TableCell("rank test p")] + [TableCell(f"{t.p:.3g}" if t.tested else "not tested", sort_key(t.p),
+                                                        t.test if t.tested else t.reason) for t in tests])
+    rows.append([TableCell("critical difference")] + [TableCell(num(t.cd, 2), sort_key(t.cd)) for t in tests])
     return Table("Average rank over the complete groups (1 = best)", headers, rows)
 
 
@@ -88,7 +88,7 @@ def beats_tables(verdict: Verdict) -> list[Table]:
             continue
         headers = [("strategy", "")] + [(f"beats {c}", f"probability that the row strategy scores above {c}, "
                                          "averaged over the groups where both ran") for c in matrix.columns]
-        rows = [[Cell(str(a), str(a))] + [Cell(num(v, 2), sort_key(v)) for v in values]
+        rows = [[TableCell(str(a), str(a))] + [TableCell(num(v, 2), sort_key(v)) for v in values]
                 for a, values in matrix.iterrows()]
         tied = pd.Series([s for g in verdict.groups if g.fraction == fraction or (
             math.isnan(fraction) and math.isnan(g.fraction)) for s in g.tied]).value_counts()
@@ -97,7 +97,7 @@ def beats_tables(verdict: Verdict) -> list[Table]:
         headers.append(("tied for best", "groups where it is the best or not significantly below it"))
         for row in rows:
             count = int(tied.get(row[0].text, 0))
-            row.append(Cell(f"{count} of {groups}", str(count)))
+            row.append(TableCell(f"{count} of {groups}", str(count)))
         out.append(Table(f"Probability of beating, {fraction_label(fraction)}", headers, rows))
     return out
 
@@ -166,14 +166,15 @@ def crossover_section(data: ReportTables) -> dict[str, Any] | None:
                ("Δ vs probe", "strategy − probe [95% bootstrap interval]"), ("p", "two-sided bootstrap p"),
                ("P(beats probe)", "bootstrap probability of scoring above the probe"),
                ("n", "seeds (strategy / probe) × test examples"), ("", "where the crossover starts")]
-    rows = [[Cell(r.task, r.task), Cell(r.backbone, r.backbone), Cell(r.strategy, r.strategy),
-             Cell(f"{r.fraction:g}", sort_key(r.fraction)), Cell(num(r.mean), sort_key(r.mean)),
-             Cell(num(r.probe_mean), sort_key(r.probe_mean)),
-             Cell(num(r.diff, signed=True) + _interval(r.diff_low, r.diff_high, True), sort_key(r.diff),
-                  "paired" if r.paired else "unpaired", "pos" if r.ahead else ""),
-             Cell(num(r.p), sort_key(r.p)), Cell(num(r.p_beats_probe, 2), sort_key(r.p_beats_probe)),
-             Cell(f"{r.n}/{r.n_probe} × {r.n_test}" if r.n_test else f"{r.n}/{r.n_probe}", str(r.n)),
-             Cell("crossover" if r.crossover else "", "1" if r.crossover else "0", cls="best" if r.crossover else "")]
+    rows = [[TableCell(r.task, r.task), TableCell(r.backbone, r.backbone), TableCell(r.strategy, r.strategy),
+             TableCell(f"{r.fraction:g}", sort_key(r.fraction)), TableCell(num(r.mean), sort_key(r.mean)),
+             TableCell(num(r.probe_mean), sort_key(r.probe_mean)),
+             TableCell(num(r.diff, signed=True) + _interval(r.diff_low, r.diff_high, True), sort_key(r.diff),
+                       "paired" if r.paired else "unpaired", "pos" if r.ahead else ""),
+             TableCell(num(r.p), sort_key(r.p)), TableCell(num(r.p_beats_probe, 2), sort_key(r.p_beats_probe)),
+             TableCell(f"{r.n}/{r.n_probe} × {r.n_test}" if r.n_test else f"{r.n}/{r.n_probe}", str(r.n)),
+             TableCell("crossover" if r.crossover else "", "1" if r.crossover else "0",
+                       cls="best" if r.crossover else "")]
             for r in table.itertuples()]
     return {"sentences": crossover.sentences(summary),
             "table": Table("Fine-tuning vs the probe per label fraction", headers, rows)}

@@ -23,7 +23,7 @@ from tests.execution.test_executors import ROOT, cell_rows, executor_kwargs, pro
 from tests.execution.test_executors import plugin_env, ray_local  # noqa: F401 - module fixtures shared with the contract tests
 
 # Ray variants cost a Ray start and fresh Ray workers (tens of seconds on 2 cores): in CI the Ray contract tests
-# run by default (tests/test_executors.py); these Ray fault variants run with -m slow.
+# run by default (tests/execution/test_executors.py); these Ray fault variants run with -m slow.
 SLOW_RAY = pytest.param("ray", marks=pytest.mark.slow)
 PARALLEL = ["process", SLOW_RAY]
 pytestmark = pytest.mark.usefixtures("plugin_env")
