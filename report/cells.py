@@ -14,7 +14,7 @@ from typing import Any
 @dataclass(frozen=True)
 class TableCell:
     """One cell of a page table: ``text`` to show, ``sort`` key for the sorting script, optional second line and
-    class. Not a cell of the run matrix (that is ``bench.run.suite.Cell``)."""
+    class. Not a cell of the run matrix (that is ``bench.plan.suite.Cell``)."""
 
     text: str
     sort: str = ""
