@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 from bench.core.errors import UserError
@@ -14,9 +15,10 @@ def writable_dir(path: Path) -> Path:
     """Create ``path`` (a results directory) or say in one line why it cannot be one."""
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".transferbench-write-test"
-        probe.write_text("")
-        probe.unlink()
+        # A probe file of this process's own: runners started together on one directory must not remove each
+        # other's probe (a shared name made the second runner fail with "No such file or directory").
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".transferbench-write-test-"):
+            pass
     except OSError as err:
         raise UserError(f"--results {path}: cannot write there ({err.strerror or type(err).__name__}); "
                         "give a writable directory") from None
