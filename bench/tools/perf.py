@@ -28,9 +28,11 @@ VARIANTS = {  # name: (precision, channels_last, compile)
 
 
 def _data(n: int, size: int, classes: int, device: torch.device) -> TensorData:
-    g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
-    return TensorData((x,), torch.randint(0, classes, (n,), generator=g)).to(device)
+    # Drawn on the device itself: 20,000 images at 224 px are 3 GB, which a CPU generator takes tens of seconds
+    # to fill (a GPU check once spent its whole time limit here and printed nothing).
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g, device=device)
+    return TensorData((x,), torch.randint(0, classes, (n,), generator=g, device=device))
 
 
 def throughput(model_name: str, size: int, batch: int, steps: int, epochs: int, device: torch.device) -> list[dict]:
@@ -55,6 +57,8 @@ def throughput(model_name: str, size: int, batch: int, steps: int, epochs: int, 
         rows.append({"variant": name, "samples_per_s": batch * steps / (sum(steady) / len(steady)),
                      "first_epoch_s": result.first_epoch_time_s,
                      "peak_mem_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None})
+        print(f"  {name}: {rows[-1]['samples_per_s']:.0f} samples/s, first epoch {result.first_epoch_time_s:.1f} s",
+              flush=True)  # as each variant ends: a time limit that stops a slow variant keeps the others' figures
     best = max(r["samples_per_s"] for r in rows)
     for r in rows:
         r["ratio_to_best"] = r["samples_per_s"] / best
