@@ -30,7 +30,9 @@ from bench.advise.recommend import Candidate, Recommendation, answer_text, recom
 from bench.infra.atomic import write_json, write_text
 from bench.infra.provenance import pick_device
 from bench.run.cell import run_cell
+from bench.results.schema import CellRecord
 from bench.run.estimate import estimate_row, plan_estimates
+from bench.run.rowloop import pending
 from bench.plan.suite import Cell, Suite, expand, parse_suite
 
 __all__ = ["AdviseResult", "advise", "RACE_SHARE", "FINALS_SHARE"]
@@ -147,17 +149,15 @@ def _rank_backbones(plan: AdvisePlan, suite: Suite, out: Path, device, say, note
     if len(plan.backbones) < 2:
         return list(plan.backbones)
     done = results.read_cell_rows(out)
+    cells = [cell for cell in plan_estimates(suite, ESTIMATE_SAMPLES) if not cell.random]
+    for cell in pending(cells, done):  # recorded estimates are reused on a rerun (bench.run.rowloop's rule)
+        say(f"estimate: LogME of {cell.backbone} ...")
+        record = CellRecord(*estimate_row(cell, suite.name, device))
+        results.record_cell(out, record)  # traceback, then the row: the one writer of every command
+        done[cell.key] = record.row
     logme: dict[str, float] = {}
-    for cell in plan_estimates(suite, min(ESTIMATE_SAMPLES, 10**9)):
-        if cell.random:
-            continue
-        row = done.get(cell.key)
-        if row is None:
-            say(f"estimate: LogME of {cell.backbone} ...")
-            row, tb = estimate_row(cell, suite.name, device)
-            if tb:
-                write_text(out / "logs" / f"{cell.key}.txt", tb)
-            results.write_row(out, row)
+    for cell in cells:
+        row = done[cell.key]
         value = row.get("logme")
         logme[cell.backbone] = float(value) if row.get("status") == "ok" and value is not None else math.nan
     kept, best = [], -math.inf
