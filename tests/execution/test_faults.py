@@ -79,11 +79,16 @@ def _tagged_processes(tag: str) -> list[int]:
     return found
 
 
-def _start_runner(tmp_path: Path, seeds: int, *extra: str) -> tuple[subprocess.Popen, Path, str]:
+def _start_runner(tmp_path: Path, seeds: int, *extra: str, ctrl_c: bool = False
+                  ) -> tuple[subprocess.Popen, Path, str]:
     suite_file, out, tag = tmp_path / "suite.yaml", tmp_path / "out", uuid.uuid4().hex
     suite_file.write_text(yaml.safe_dump(probes(["none"], seeds=seeds, sleep_s=1.0)))
+    # ctrl_c: the runner gets SIGINT's default disposition, as from a terminal. A test run started as a background
+    # job of a non-interactive shell (`bash .ci/run &`) inherits SIGINT *ignored*, Python then keeps ignoring it,
+    # and the runner would rightly finish the matrix (a CI run saw exit 0 after all cells).
+    preexec = (lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) if ctrl_c else None
     proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", str(suite_file), "--results", str(out), *extra],
-                            cwd=ROOT, env=os.environ | {"CI": "1", "TB_TEST_TAG": tag},
+                            cwd=ROOT, env=os.environ | {"CI": "1", "TB_TEST_TAG": tag}, preexec_fn=preexec,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     return proc, out, tag
 
@@ -136,10 +141,8 @@ def test_runner_killed_mid_matrix_loses_nothing_and_recomputes_nothing(kind, tmp
 
 
 def test_ctrl_c_stops_cleanly_and_records_nothing_half_written(tmp_path):
-    # 24 one-second cells on 2 workers: Ctrl-C comes at least 10 s before the matrix could end, even when a loaded
-    # machine delays this test's polling by seconds (with 8 cells, a CI run once finished the matrix first).
-    seeds = 24
-    proc, out, tag = _start_runner(tmp_path, seeds, "--executor", "process", "--workers", "2")
+    seeds = 8
+    proc, out, tag = _start_runner(tmp_path, seeds, "--executor", "process", "--workers", "2", ctrl_c=True)
     _wait_for_cells(proc, out, 2)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground process group
     _, stderr = proc.communicate(timeout=30)
