@@ -13,6 +13,6 @@ class FullFineTune(Strategy):
 
     def run(self, ctx):
         backbone, params = ctx.backbone, ctx.params
-        model = pretrained_model(ctx)  # BatchNorm frozen by default: see bench.core.strategy.pretrained_model
+        model = pretrained_model(ctx)  # BatchNorm frozen by default: see bench.run.kit.new_classifier
         body_lr = params["lr"] * params["backbone_lr_mult"]
         return ctx.train_and_test(model, head_and_body_groups(model, backbone.head(model), params["lr"], body_lr))
