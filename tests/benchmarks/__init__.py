@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 import torch
@@ -52,6 +52,7 @@ class Training:
     groups: list[dict[str, Any]]
     transform: Transform
     data: dict[str, TensorData]
+    penalty: Callable[[], torch.Tensor] | None = None  # an extra loss term (l2-sp's pull to the start point)
 
 
 class CapturingContext(RunContext):
@@ -63,13 +64,13 @@ class CapturingContext(RunContext):
 
     training: Training | None = None
 
-    def train_and_test(self, model, groups, transform=None, data=None) -> Outcome:
+    def train_and_test(self, model, groups, transform=None, data=None, penalty=None) -> Outcome:
         given = data or {}  # as CellContext.train_and_test: data replaces some of train/val, test is the cell's
         data = {w: given[w] if given.get(w) is not None else self.split(w) for w in ("train", "val", "test")}
-        self.training = Training(model, groups, transform or self.transform, data)
+        self.training = Training(model, groups, transform or self.transform, data, penalty)
         return Outcome(accuracy=0.0, macro_f1=0.0, val_accuracy=0.0)
 
-    def test_only(self, model: nn.Module) -> Outcome:
+    def test_only(self, model: nn.Module, transform=None) -> Outcome:
         return Outcome(accuracy=0.0, macro_f1=0.0, val_accuracy=0.0)
 
 
@@ -80,8 +81,11 @@ def make_context(strategy_name: str, backbone_name: str, params: dict[str, Any],
     Parameters are merged exactly as for a suite (shared defaults < strategy < backbone < ``params``).
     Skips the test when the strategy declares it cannot run on the task/backbone.
     """
+    # A strategy that learns from a second task gets the cell's own task as its source (same classes, offline).
+    needs_source = "source" in getattr(registry.get("strategy", strategy_name), "needs", ())
     suite = parse_suite({"tasks": [task], "backbones": [backbone_name], "strategies": [strategy_name],
-                         "params": params, "fractions": [1.0], "seeds": [0]})
+                         "params": params, "fractions": [1.0], "seeds": [0],
+                         "strategy_params": {strategy_name: {"source": task}} if needs_source else {}})
     (cell,) = expand(suite)
     task_plugin = registry.get("task", cell.task)
     strategy = registry.get("strategy", cell.strategy)
@@ -101,7 +105,8 @@ def capture_training(strategy_name: str, backbone_name: str, params: dict[str, A
     strategy, ctx = make_context(strategy_name, backbone_name, params, context=CapturingContext)
     strategy.run(ctx)
     if ctx.training is None:
-        pytest.skip(f"{strategy_name}: does not train, so it has no training step to time")
+        pytest.skip(f"{strategy_name}: does not train through the shared loop (a solved probe, a joint loop, or no "
+                    "training)")
     return ctx, ctx.training
 
 

@@ -33,11 +33,12 @@ def test_training_steps(benchmark, bench_backbone, strategy):
         # A round is what fit does for one epoch: the steps, then one validation pass (64 samples) and a
         # state_dict copy for model selection. The loop's own clock (``train_time_s``) covers the steps only.
         return fit(run.model, run.groups, train, run.data["val"], run.transform, params, ctx.device,
-                   generator=torch.Generator().manual_seed(0))
+                   generator=torch.Generator().manual_seed(0), penalty=run.penalty)
 
     result = benchmark.pedantic(steps, rounds=3, warmup_rounds=1)
 
-    assert result.samples_seen == STEPS * batch and len(result.curve) == 1
+    # one trained epoch (the curve's epoch-0 point is the score before training)
+    assert result.samples_seen == STEPS * batch and [p["epoch"] for p in result.curve if p["epoch"] != 0] == [1]
     trainable, total = count_params(run.model)
     seconds = mean_seconds(benchmark)
     benchmark.extra_info.update({
