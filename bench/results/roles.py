@@ -15,6 +15,7 @@ FINAL = "final"  # the selected configuration on every seed: the report's number
 SEARCH = "search"  # a hyperparameter-search trial (bench.plan.rounds)
 RACE = "race"  # a trial of advise's pruned race (bench.advise.race)
 ESTIMATE = "estimate"  # a transferability score, no training (bench.run.estimate)
+PRETRAIN = "pretrain"  # a source-pretraining run, RESULTS/pretrain/*.json, not a cell (bench.run.pretrain)
 TRIALS = (SEARCH, RACE)  # roles whose rows are trials: numbered, each its own cell
 
 

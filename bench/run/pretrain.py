@@ -28,6 +28,7 @@ from bench.backbones.vision import TimmBackbone
 from bench.infra import provenance
 from bench.infra.atomic import atomic_path, write_json
 from bench.infra.cache import cache_dir
+from bench.results import roles
 from bench.plan import registry
 from bench.run.context import RunContext
 from bench.plan.params import shared_defaults
@@ -77,7 +78,7 @@ def ensure_pretrained(spec: SourceSpec, device: torch.device | None = None) -> P
 
     with atomic_path(path) as tmp:
         save_file(body_state(model), str(tmp))
-    record = {"role": "pretrain", "backbone": spec.name, "arch": spec.arch, "task": spec.task,
+    record = {"role": roles.PRETRAIN, "backbone": spec.name, "arch": spec.arch, "task": spec.task,
               "seed": spec.seed, "params": params, "weights": path.name, "data_source": data.source,
               "depth": pretrained_source.arch_depth(spec.arch), "status": "ok", **ctx.sizes,
               **{k: getattr(outcome, k) for k in ("accuracy", "macro_f1", "val_accuracy", "curve", "best_epoch",

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.results import load_results
+from bench.results import load_results, roles
 from bench.runner import run_suite
 from bench.plan.suite import parse_suite
 
@@ -38,7 +38,7 @@ def overhead(search: bool) -> tuple[float, int]:
         summary = run_suite(parse_suite(_suite(search)), Path(tmp))
         wall = time.perf_counter() - t0
         frame = load_results(tmp)
-        ran = frame[frame["role"] != "final"] if search else frame  # the search's first-seed final is a copy
+        ran = frame[frame["role"] != roles.FINAL] if search else frame  # the search's first-seed final is a copy
         return (wall - float(ran["wall_time_s"].sum())) / summary.ran, summary.ran
 
 
