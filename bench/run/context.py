@@ -56,12 +56,13 @@ class RunContext:
     def sizes(self) -> dict[str, int]:
         return {"n_train": len(self.splits.train), "n_val": len(self.splits.val), "n_test": len(self.splits.test)}
 
-    def _official(self, which: str) -> TensorData:
+    def official(self, which: str) -> TensorData:
+        """The whole official ``train`` or ``test`` split, encoded by the backbone (on the CPU)."""
         return features.encoded_split(self.task, self.data, self.backbone, self.params, which)
 
     def split(self, which: str) -> TensorData:
         """The cell's ``train``, ``val`` or ``test`` data, encoded by the backbone, on the device."""
-        source = self._official("test" if which == "test" else "train")
+        source = self.official("test" if which == "test" else "train")
         return source.take(getattr(self.splits, which)).to(self.device)
 
     def source_split(self, which: str, name: str | None = None) -> TensorData:
@@ -156,7 +157,3 @@ class RunContext:
         feats = features.split_features(self.backbone, self.params, self.task, self.data, official, wanted,
                                         getattr(self.splits, which), make_model, self.device)
         return TensorData((feats,), self.official(official).y[getattr(self.splits, which)]).to(self.device)
-
-    def official(self, which: str) -> TensorData:
-        """The whole official ``train`` or ``test`` split, encoded by the backbone (on the CPU)."""
-        return self._official(which)
