@@ -59,6 +59,16 @@ def register(monkeypatch, kind: str, *plugins) -> None:
     resolve_backbone.cache_clear()
 
 
+def tiny_shapes_backbone(monkeypatch, tmp_path: Path) -> str:
+    """Register ``tiny-shapes`` (fresh task-data cache) and return the tiny timm model with (random) pretrained
+    weights from a file, so the pretrained code path runs offline."""
+    from bench.run.taskdata import load_task_data
+
+    register(monkeypatch, "task", TinyShapes())
+    load_task_data.cache_clear()
+    return f"{TINY_MODEL}@{tiny_weights(tmp_path / 'tiny.safetensors')}"
+
+
 def check_contract(row: dict, strategy: str) -> None:
     """What every strategy's row must satisfy on a tiny task of 300 train / 90 test samples, 2 epochs."""
     import json

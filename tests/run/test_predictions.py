@@ -19,7 +19,7 @@ from bench.results.schema import CellRecord
 from bench.run.taskdata import load_task_data
 from bench.plan.suite import parse_suite
 from bench.runner import run_suite
-from tests.helpers.tiny import TINY_MODEL, TinyShapes, register, tiny_weights
+from tests.helpers.tiny import TinyShapes, register, tiny_shapes_backbone
 
 TINY = {"image_size": 16, "epochs": 1, "batch_size": 32, "eval_batch_size": 64, "min_steps_per_epoch": 2,
         "val_size": 30, "test_limit": 45}
@@ -29,9 +29,7 @@ DIGITS = {"image_size": 16, "epochs": 1, "batch_size": 32, "min_steps_per_epoch"
 
 @pytest.fixture()
 def tiny(monkeypatch, tmp_path):
-    register(monkeypatch, "task", TinyShapes())
-    load_task_data.cache_clear()
-    return f"{TINY_MODEL}@{tiny_weights(tmp_path / 'tiny.safetensors')}"
+    return tiny_shapes_backbone(monkeypatch, tmp_path)
 
 
 def ok_rows(path) -> dict[str, dict]:

@@ -7,10 +7,8 @@ import pytest
 
 from bench.plan import registry
 from bench.run.cell import run_cell
-from bench.run.taskdata import load_task_data
 from bench.plan.suite import expand, parse_suite
-from tests.helpers.tiny import (TINY_MODEL, TinyShapes, check_contract, check_predictions, register,
-                                tiny_weights)
+from tests.helpers.tiny import TINY_MODEL, check_contract, check_predictions, tiny_shapes_backbone
 
 PARAMS = {"image_size": 16, "epochs": 2, "batch_size": 32, "eval_batch_size": 64, "min_steps_per_epoch": 2,
           "val_size": 30}
@@ -18,9 +16,7 @@ PARAMS = {"image_size": 16, "epochs": 2, "batch_size": 32, "eval_batch_size": 64
 
 @pytest.fixture()
 def tiny(monkeypatch, tmp_path):
-    register(monkeypatch, "task", TinyShapes())
-    load_task_data.cache_clear()
-    return f"{TINY_MODEL}@{tiny_weights(tmp_path / 'tiny.safetensors')}"
+    return tiny_shapes_backbone(monkeypatch, tmp_path)
 
 
 def cells_for(strategy: str, backbone: str, **params):
